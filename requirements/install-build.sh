@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Install the pinned build set into the active Python environment.
+set -euo pipefail
+python -m pip install "$@" -r "$(dirname "${BASH_SOURCE[0]}")/build.txt"
