@@ -1,5 +1,6 @@
 """The project's metadata lives in settings.ini (nbdev), pyproject.toml (packaging), requirements/ (locks)
-and .pre-commit-config.yaml (linters). Each fact has one source; these tests catch the copies drifting."""
+and .pre-commit-config.yaml (linters). Each fact has one source; these tests catch the copies drifting.
+"""
 
 import configparser
 import re
@@ -28,7 +29,9 @@ def requirement_lines(path):
 
 def pins(path):
     "name -> version of a pip-compile lock file."
-    found = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s]+)", (ROOT / path).read_text(), re.MULTILINE)
+    found = re.findall(
+        r"^([A-Za-z0-9_.\-]+)==([^\s]+)", (ROOT / path).read_text(), re.MULTILINE
+    )
     return {name.lower().replace("_", "-"): version for name, version in found}
 
 
@@ -55,7 +58,9 @@ def test_every_runtime_dependency_is_locked():
     locked = pins("requirements/prod.txt")
     for dep in pyproject()["dependencies"]:
         name, _, version = dep.partition("==")
-        assert name.lower() in locked, f"{name} is missing from requirements/prod.txt: run requirements/compile.sh"
+        assert (
+            name.lower() in locked
+        ), f"{name} is missing from requirements/prod.txt: run requirements/compile.sh"
         if version:
             assert locked[name.lower()] == version
 
@@ -66,9 +71,15 @@ def test_console_scripts_agree():
 
 
 def test_lock_files_agree_with_each_other():
-    prod, dev, cq = pins("requirements/prod.txt"), pins("requirements/dev.txt"), pins("requirements/cq.txt")
+    prod, dev, cq = (
+        pins("requirements/prod.txt"),
+        pins("requirements/dev.txt"),
+        pins("requirements/cq.txt"),
+    )
     for name, version in prod.items():
-        assert dev.get(name, version) == version, f"{name}: prod {version}, dev {dev[name]}"
+        assert (
+            dev.get(name, version) == version
+        ), f"{name}: prod {version}, dev {dev[name]}"
     for name, version in dev.items():
         assert cq.get(name, version) == version, f"{name}: dev {version}, cq {cq[name]}"
 
@@ -82,4 +93,6 @@ def test_pre_commit_hooks_pin_the_locked_versions():
         assert hook["additional_dependencies"], hook["id"]
         for dep in hook["additional_dependencies"]:
             name, _, version = dep.partition("==")
-            assert locked.get(name) == version, f"{hook['id']}: {dep}, but the lock files have {locked.get(name)}"
+            assert (
+                locked.get(name) == version
+            ), f"{hook['id']}: {dep}, but the lock files have {locked.get(name)}"
