@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['image_classifier_trainer']
 
-# %% ../nbs/05_cli.ipynb #7d683d17
+# %% ../nbs/05_cli.ipynb #a159e41e
 import json
 import sys
 from pathlib import Path
@@ -15,7 +15,7 @@ from fastcore.script import call_parse
 from .core import UserError
 from .train import TrainParams, train
 
-# %% ../nbs/05_cli.ipynb #ebf5a792
+# %% ../nbs/05_cli.ipynb #53d1a37a
 @call_parse
 def image_classifier_trainer(
     experiment_name: str = "default",  # experiment: runs go to <experiments_folder>/<experiment_name>/<run_name>
@@ -48,8 +48,7 @@ def image_classifier_trainer(
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    metrics = (run_dir / "metrics.json").read_text()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     print(
-        f"Run written to {run_dir}\nvalid accuracy: {json.loads(metrics)['valid']['accuracy']:.4f}"
+        f"Run written to {run_dir}\nvalid accuracy: {metrics['valid']['accuracy']:.4f}"
     )
-    return run_dir

@@ -5,24 +5,30 @@
 # %% auto #0
 __all__ = ['UserError', 'seed_everything', 'atomic_write', 'atomic_torch_save', 'git_info', 'environment_info']
 
-# %% ../nbs/00_core.ipynb #b418d7dd
+# %% ../nbs/00_core.ipynb #ae8b9cf4
 import os
 import platform
 import random
 import subprocess
 import sys
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
 
-# %% ../nbs/00_core.ipynb #55c4b0b5
+# %% ../nbs/00_core.ipynb #5da0b6dd
+warnings.filterwarnings(
+    "ignore", message="`torch.jit.script` is deprecated", category=FutureWarning
+)
+
+# %% ../nbs/00_core.ipynb #845d43fc
 class UserError(Exception):
     "A problem with the user's input: the message names the file, what is wrong and what to do."
 
-# %% ../nbs/00_core.ipynb #1ea078f5
+# %% ../nbs/00_core.ipynb #9474c4e9
 def seed_everything(
     seed: int,  # the one seed for Python, numpy and torch
 ) -> int:
@@ -36,7 +42,7 @@ def seed_everything(
     torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
 
-# %% ../nbs/00_core.ipynb #3fe6ba4d
+# %% ../nbs/00_core.ipynb #e9060e3d
 def atomic_write(
     path: Path,  # the file to write
     data: str | bytes,  # text (written as UTF-8) or bytes
@@ -54,7 +60,7 @@ def atomic_write(
         raise
     return path
 
-# %% ../nbs/00_core.ipynb #49443337
+# %% ../nbs/00_core.ipynb #d61edf84
 def atomic_torch_save(
     obj,  # what to save: a state dict, tensors, plain containers
     path: Path,  # the target file
@@ -66,7 +72,7 @@ def atomic_torch_save(
     torch.save(obj, buf)
     return atomic_write(path, buf.getvalue())
 
-# %% ../nbs/00_core.ipynb #eccf1f49
+# %% ../nbs/00_core.ipynb #3981d44c
 def git_info(
     path: Path = Path("."),  # any folder inside the repository
 ) -> dict:
@@ -80,7 +86,7 @@ def git_info(
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": None if commit is None else bool(status)}
 
-# %% ../nbs/00_core.ipynb #f6a8ca29
+# %% ../nbs/00_core.ipynb #8372e4f1
 _KEY_PACKAGES = [
     "image_classifier",
     "torch",

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['write_digits', 'resolve_dataset', 'folder_dls']
 
-# %% ../nbs/01_data.ipynb #183bff20
+# %% ../nbs/01_data.ipynb #2c50fe95
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from PIL import Image
 
 from .core import UserError, atomic_write
 
-# %% ../nbs/01_data.ipynb #8a59f0fe
+# %% ../nbs/01_data.ipynb #b4336f9a
 def write_digits(
     dest: Path,  # folder to create: `dest/<digit>/<index>.png`
 ) -> Path:
@@ -41,7 +41,7 @@ def write_digits(
     atomic_write(dest / ".complete", f"{len(digits.images)}\n")
     return dest
 
-# %% ../nbs/01_data.ipynb #2f6e9857
+# %% ../nbs/01_data.ipynb #6c893264
 def resolve_dataset(
     dataset_folder: str,  # a path to an image folder, or `digits` for the embedded set
     data_root: Path = Path("data"),  # where the embedded set is written
@@ -57,7 +57,7 @@ def resolve_dataset(
         )
     return path
 
-# %% ../nbs/01_data.ipynb #7f981bc0
+# %% ../nbs/01_data.ipynb #3949fcec
 def _splitter(
     path: Path,  # dataset root
     valid_pct: float,  # fraction held out when the data is not pre-split
@@ -74,7 +74,7 @@ def _splitter(
 
     return _random
 
-# %% ../nbs/01_data.ipynb #e616f043
+# %% ../nbs/01_data.ipynb #48e2bc14
 def folder_dls(
     path: Path,  # dataset root
     img_size: int = 32,  # side of the square images fed to the model, in pixels

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['new_run_dir', 'write_json', 'write_yaml']
 
-# %% ../nbs/03_experiments.ipynb #e5f0b1b4
+# %% ../nbs/03_experiments.ipynb #babb0508
 import json
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ import yaml
 
 from .core import UserError, atomic_write
 
-# %% ../nbs/03_experiments.ipynb #c366f42f
+# %% ../nbs/03_experiments.ipynb #2c36f0cd
 def new_run_dir(
     experiments_folder: Path,  # root of all experiments
     experiment: str,  # experiment name: a folder under `experiments_folder`
@@ -44,7 +44,7 @@ def new_run_dir(
     path.mkdir(parents=True)
     return path
 
-# %% ../nbs/03_experiments.ipynb #b6199d85
+# %% ../nbs/03_experiments.ipynb #282d9ffc
 def write_json(
     path: Path,  # target file
     obj,  # anything `json` serialises

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['register_model', 'AirNet', 'airnet', 'test_airnet', 'list_models', 'create_model']
 
-# %% ../nbs/02_models.ipynb #4f4282c3
+# %% ../nbs/02_models.ipynb #93b966dd
 import difflib
 import fnmatch
 
@@ -15,7 +15,7 @@ from torch import nn
 
 from .core import UserError
 
-# %% ../nbs/02_models.ipynb #4cdfde4c
+# %% ../nbs/02_models.ipynb #fee234b5
 _model_registry = {}  # name -> factory(num_classes, in_chans, **kwargs)
 
 
@@ -26,7 +26,7 @@ def register_model(fn):
     _model_registry[fn.__name__] = fn
     return fn
 
-# %% ../nbs/02_models.ipynb #e1a6fb82
+# %% ../nbs/02_models.ipynb #50f7077d
 def _conv_bn(c_in, c_out):
     "3×3 convolution, batch norm, GELU."
     return [
@@ -66,7 +66,7 @@ class AirNet(nn.Module):
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
 
-# %% ../nbs/02_models.ipynb #fa01cc80
+# %% ../nbs/02_models.ipynb #59a5fb8d
 @register_model
 def airnet(num_classes=10, in_chans=3, **kwargs):
     "The default small-image net: widths 24-64-256-256, about 2M parameters."
@@ -80,7 +80,7 @@ def test_airnet(num_classes=10, in_chans=3, **kwargs):
     "A tiny AirNet for tests: widths 8-16-16."
     return AirNet((8, 16, 16), num_classes=num_classes, in_chans=in_chans, **kwargs)
 
-# %% ../nbs/02_models.ipynb #1b608500
+# %% ../nbs/02_models.ipynb #0221f8ab
 def list_models(
     filter: str = "*",  # fnmatch pattern, e.g. `test_*` or `resnet*`
     include_timm: bool = True,  # add timm's architectures after ours
@@ -90,7 +90,7 @@ def list_models(
     theirs = timm.list_models(filter) if include_timm else []
     return ours + [n for n in theirs if n not in _model_registry]
 
-# %% ../nbs/02_models.ipynb #aca91d5d
+# %% ../nbs/02_models.ipynb #ff93ebf5
 def create_model(
     name: str,  # a registered name or any timm architecture
     num_classes: int,  # outputs of the classifier head

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TrainParams', 'train']
 
-# %% ../nbs/04_train.ipynb #c37b2ddb
+# %% ../nbs/04_train.ipynb #0e8bfbf8
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from .data import folder_dls, resolve_dataset
 from .experiments import new_run_dir, write_json, write_yaml
 from .models import create_model
 
-# %% ../nbs/04_train.ipynb #5290deed
+# %% ../nbs/04_train.ipynb #62f2079a
 @dataclass
 class TrainParams:
     "Everything that decides a training run's result."
@@ -40,7 +40,7 @@ class TrainParams:
     num_workers: int = 0  # DataLoader worker processes
     seed: int = 42  # seed of the split, the initial weights and the shuffling
 
-# %% ../nbs/04_train.ipynb #d9b60f2f
+# %% ../nbs/04_train.ipynb #b6c0d918
 def _write_model(
     run_dir: Path,  # the run folder
     learn: Learner,  # the trained learner
@@ -56,7 +56,7 @@ def _write_model(
     }
     write_json(run_dir / "model.json", info | {"in_chans": 3, "normalize": None})
 
-# %% ../nbs/04_train.ipynb #548236b4
+# %% ../nbs/04_train.ipynb #886fbdb9
 def train(
     params: TrainParams,  # what to train, and how
     experiments_folder: Path = Path("experiments"),  # root of all run folders
