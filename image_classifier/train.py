@@ -6,23 +6,25 @@
 __all__ = ['TrainParams', 'train']
 
 # %% ../nbs/04_train.ipynb #0e8bfbf8
-from contextlib import nullcontext
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fastai.callback.progress import CSVLogger
+from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 
+from .checks import fingerprint, inspect_samples, usable_samples
 from image_classifier.core import (
     atomic_torch_save,
     environment_info,
     git_info,
     seed_everything,
 )
-from .data import folder_dls, resolve_dataset
+from .data import resolve_dataset, scan_dataset
 from .experiments import new_run_dir, write_json, write_yaml
+from .loaders import dataloaders
 from .models import create_model
 
 # %% ../nbs/04_train.ipynb #62f2079a
@@ -37,8 +39,14 @@ class TrainParams:
     weight_decay: float = 0.01  # decoupled weight decay
     num_epochs: int = 3  # passes over the training split
     batch_size: int = 64  # images per optimizer step
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int = 0  # DataLoader worker processes (fastai loader only)
     seed: int = 42  # seed of the split, the initial weights and the shuffling
+    valid_pct: float = (
+        0.2  # held out for validation when the data has no validation split
+    )
+    loader: str = (
+        "cached"  # `cached`: decode once, augment batches; `fastai`: fastai's per-image pipeline
+    )
 
 # %% ../nbs/04_train.ipynb #b6c0d918
 def _write_model(
@@ -53,29 +61,61 @@ def _write_model(
         "arch": params.arch,
         "classes": list(learn.dls.vocab),
         "img_size": params.img_size,
+        "in_chans": 3,
     }
-    write_json(run_dir / "model.json", info | {"in_chans": 3, "normalize": None})
+    write_json(
+        run_dir / "model.json",
+        info | {"normalize": dict(zip(("mean", "std"), learn.dls.stats))},
+    )
 
-# %% ../nbs/04_train.ipynb #886fbdb9
+# %% ../nbs/04_train.ipynb #31742f10
+def _checked_samples(
+    root: Path,  # dataset folder
+    params: TrainParams,  # for the split
+) -> tuple:
+    "(usable samples, what the run records about its data), printing the files it skips."
+    samples = scan_dataset(root, params.valid_pct, params.seed)
+    infos = inspect_samples(samples, root)
+    usable, skipped = usable_samples(samples, infos)
+    for path, why in skipped[:10]:
+        print(f"skipping {path}: {why}", file=sys.stderr)
+    if len(skipped) > 10:
+        print(
+            f"... and {len(skipped) - 10} more unusable files (image_classifier_data validate {root})",
+            file=sys.stderr,
+        )
+    counts = {
+        split: sum(s.split == split for s in usable)
+        for split in ("train", "valid", "test")
+    }
+    info = dict(
+        root=str(root), fingerprint=fingerprint(samples, infos, root), counts=counts
+    )
+    return usable, info | {"skipped": [str(p.relative_to(root)) for p, _ in skipped]}
+
+# %% ../nbs/04_train.ipynb #f9862ec6
 def train(
     params: TrainParams,  # what to train, and how
     experiments_folder: Path = Path("experiments"),  # root of all run folders
     experiment: str = "default",  # experiment name
     run: str | None = None,  # run name; `None` uses the time
     data_root: Path = Path("data"),  # where the embedded dataset is written
-    quiet: bool = False,  # hide fastai's progress bars
+    quiet: bool = False,  # hide fastai's progress bars and epoch table
 ) -> Path:
     "Train `params.arch` on `params.dataset_folder` and write a complete run folder; return its path."
-    data = resolve_dataset(params.dataset_folder, data_root)
+    root = resolve_dataset(params.dataset_folder, data_root)
+    samples, data_info = _checked_samples(root, params)
     run_dir = new_run_dir(experiments_folder, experiment, run)
     write_yaml(run_dir / "params.yaml", asdict(params))
     seed_everything(params.seed)
-    dls = folder_dls(
-        data,
+    dls = dataloaders(
+        samples,
+        data_info["fingerprint"],
         params.img_size,
         params.batch_size,
-        seed=params.seed,
-        num_workers=params.num_workers,
+        params.seed,
+        params.loader,
+        params.num_workers,
     )
     model = create_model(params.arch, num_classes=len(dls.vocab))
     learn = Learner(
@@ -88,16 +128,19 @@ def train(
     )
     write_json(
         run_dir / "environment.json",
-        environment_info() | {"git": git_info(), "seed": params.seed},
+        environment_info()
+        | {"git": git_info(), "seed": params.seed, "data": data_info},
     )
-    with learn.no_bar() if quiet else nullcontext():
-        learn.fit_one_cycle(
-            params.num_epochs,
-            params.learning_rate,
-            wd=params.weight_decay,
-            cbs=CSVLogger("metrics.csv"),
-        )
-        valid_loss, valid_acc = learn.validate()
+    if quiet:
+        learn.remove_cb(ProgressCallback)
+        learn.logger = lambda *args: None
+    learn.fit_one_cycle(
+        params.num_epochs,
+        params.learning_rate,
+        wd=params.weight_decay,
+        cbs=CSVLogger("metrics.csv"),
+    )
+    valid_loss, valid_acc = learn.validate()
     _write_model(run_dir, learn, params)
     write_json(
         run_dir / "metrics.json",
