@@ -18,11 +18,9 @@ def _roc_auc(probs, targets, labels):
     "Macro one-vs-rest ROC-AUC (the positive class's for two classes); None unless every class occurs."
     if set(np.unique(targets)) != set(labels):
         return None
-    return float(
-        roc_auc_score(targets, probs[:, 1])
-        if len(labels) == 2
-        else roc_auc_score(targets, probs, multi_class="ovr", labels=labels)
-    )
+    if len(labels) == 2:
+        return float(roc_auc_score(targets, probs[:, 1]))
+    return float(roc_auc_score(targets, probs, multi_class="ovr", labels=labels))
 
 # %% ../nbs/03a_metrics.ipynb #5c67315d
 def classification_metrics(
@@ -50,7 +48,8 @@ def classification_metrics(
         )
         for i, c in enumerate(classes)
     }
+    matrix = confusion_matrix(targets, preds, labels=labels).tolist()
     return dict(
         n=len(targets), accuracy=float((preds == targets).mean()), precision_macro=float(p.mean()), recall_macro=float(r.mean()),
-        f1_macro=float(f.mean()), roc_auc=auc, per_class=per_class, confusion_matrix=confusion_matrix(targets, preds, labels=labels).tolist(),
+        f1_macro=float(f.mean()), roc_auc=auc, per_class=per_class, confusion_matrix=matrix,
     )  # fmt: skip
