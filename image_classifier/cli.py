@@ -12,6 +12,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from fastai.torch_core import rank_distrib
 from fastcore.script import bool_arg, call_parse
 
 from .checks import format_report, validate_dataset
@@ -114,8 +115,13 @@ def image_classifier_trainer(
         if "test" in metrics
         else ""
     )
+    where = (
+        f"Run written to {done}\n"
+        if rank_distrib() == 0
+        else f"rank {rank_distrib()}: "
+    )  # other ranks wrote scratch copies
     print(
-        f"Run written to {done}\nvalid accuracy {metrics['valid']['accuracy']:.4f}{test} (best epoch {metrics['best_epoch']})"
+        f"{where}valid accuracy {metrics['valid']['accuracy']:.4f}{test} (best epoch {metrics['best_epoch']})"
     )
 
 # %% ../nbs/05_cli.ipynb #0e678575

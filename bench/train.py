@@ -1,0 +1,169 @@
+"""Training: our Learner path against a bare PyTorch loop, and accuracy on CIFAR-10 in a fixed budget.
+
+    python bench/train.py throughput [--batches 30]
+    python bench/train.py ours [--epochs 6 --lr 0.2]
+    python bench/train.py fastai [--epochs 4]
+
+CIFAR-10 JPEGs come from ../shared/datasets (unpacked once into the cache folder): 50,000 training
+images, evaluated on the 10,000 test images. Prints images/s, wall-clock training minutes and accuracy.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+
+from data import SHARED, unpack  # bench/data.py
+from image_classifier.checks import fingerprint, inspect_samples, usable_samples
+from image_classifier.data import Sample, scan_dataset
+from image_classifier.loaders import TensorLoader, dataloaders
+from image_classifier.train import TrainParams, build_learner
+
+
+def cifar_dls(batch_size, seed=0):
+    "Cached DataLoaders: train = the 50,000 training images, valid = the 10,000 test images."
+    root = unpack("cifar10_jpg")
+    samples = scan_dataset(root, valid_pct=0.0)
+    infos = inspect_samples(samples, root)
+    usable, _ = usable_samples(samples, infos)
+    usable = [
+        Sample(s.path, s.label, "valid" if s.split == "test" else s.split, s.index)
+        for s in usable
+    ]
+    return dataloaders(
+        usable, fingerprint(samples, infos, root), 32, batch_size, seed, device="cpu"
+    )
+
+
+class BatchClock(Callback):
+    "Images/s over training batches `start`..`start + n` (the first ones warm up)."
+
+    def __init__(self, start=3, n=30):
+        self.start, self.n, self.count = start, n, 0
+
+    def before_batch(self):
+        if self.training and self.iter == self.start:
+            self.t0 = time.perf_counter()
+
+    def after_batch(self):
+        if self.training and self.start <= self.iter < self.start + self.n:
+            self.count += len(self.xb[0])
+            if self.iter == self.start + self.n - 1:
+                self.rate = self.count / (time.perf_counter() - self.t0)
+                raise KeyboardInterrupt  # stop the fit: the measurement is complete
+
+
+def throughput(args):
+    dls = cifar_dls(args.batch_size)
+    params = TrainParams(arch=args.arch, batch_size=args.batch_size)
+    learn = build_learner(params, dls, Path(tempfile.mkdtemp()))
+    learn.remove_cb(ProgressCallback)
+    clock = BatchClock(n=args.batches)
+    try:
+        learn.fit_one_cycle(1, 0.05, cbs=clock)
+    except KeyboardInterrupt:
+        pass
+    model, opt = learn.model, torch.optim.SGD(
+        learn.model.parameters(), lr=0.01, momentum=0.9, nesterov=True
+    )
+    loss_fn = learn.loss_func
+    loader = TensorLoader(dls.train.images, dls.train.labels.numpy(), dls.vocab, dls.train.rows, args.batch_size,
+                          shuffle=True, mean=dls.stats[0], std=dls.stats[1], augment=True)  # fmt: skip
+    model.train()
+    count = 0
+    for i, (x, y) in enumerate(loader):
+        if i == 3:
+            t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = loss_fn(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= 3:
+            count += len(x)
+        if i == 3 + args.batches - 1:
+            break
+    bare = count / (time.perf_counter() - t0)
+    print(f"{'path':28} {'images/s':>9}")
+    print(f"{'fastai Learner (ours)':28} {clock.rate:9.0f}")
+    print(f"{'bare PyTorch loop':28} {bare:9.0f}")
+    setup = f"{args.arch}, batch {args.batch_size}, bf16, {args.batches} batches"
+    print(f"Learner overhead: {100 * (bare / clock.rate - 1):.1f}% ({setup})")
+
+
+def ours(args):
+    dls = cifar_dls(args.batch_size)
+    params = TrainParams(
+        arch=args.arch,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        num_epochs=args.epochs,
+    )
+    learn = build_learner(params, dls, Path(tempfile.mkdtemp()))
+    learn.remove_cb(ProgressCallback)
+    t0 = time.perf_counter()
+    learn.fit_one_cycle(
+        args.epochs, args.lr, moms=(params.momentum,) * 3, wd=params.weight_decay
+    )
+    minutes = (time.perf_counter() - t0) / 60
+    acc = float(learn.validate()[1])
+    probs, targets = learn.get_preds()
+    x_flip = TensorLoader(
+        dls.valid.images,
+        dls.valid.labels.numpy(),
+        dls.vocab,
+        dls.valid.rows,
+        500,
+        mean=dls.stats[0],
+        std=dls.stats[1],
+    )
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        flipped = torch.cat(
+            [learn.model.eval()(x.flip(3)).float().softmax(1) for x, _ in x_flip]
+        )
+    tta = float(((probs + flipped).argmax(1) == targets).float().mean())
+    print(f"ours: {args.arch}, {args.epochs} epochs, lr {args.lr}: {minutes:.2f} min (training + per-epoch validation), "
+          f"test accuracy {acc:.4f}, with flip TTA {tta:.4f}")  # fmt: skip
+
+
+def fastai_default(args):
+    from fastai.vision.all import ImageDataLoaders, accuracy, resnet18, vision_learner
+
+    root = unpack("cifar10_jpg")
+    dls = ImageDataLoaders.from_folder(
+        root, train="train", valid="test", num_workers=os.cpu_count()
+    )
+    learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
+    learn.remove_cb(ProgressCallback)
+    t0 = time.perf_counter()
+    learn.fit_one_cycle(args.epochs)
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"fastai vision_learner(resnet18, pretrained=False): {args.epochs} epochs, {minutes:.2f} min, "
+          f"test accuracy {float(learn.validate()[1]):.4f}")  # fmt: skip
+
+
+def main():
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("what", choices=["throughput", "ours", "fastai"])
+    p.add_argument("--arch", default="airnet")
+    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--batches", type=int, default=30, help="throughput: batches timed")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--lr", type=float, default=0.2)
+    args = p.parse_args()
+    if not SHARED.is_dir():
+        print(f"skipped: {SHARED} not found (the benchmark reads the shared datasets)")
+        return
+    torch.manual_seed(0)
+    dict(throughput=throughput, ours=ours, fastai=fastai_default)[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
