@@ -49,6 +49,7 @@ def plot_metrics(
         right.plot(df["epoch"], df[col], marker="o", label=col)
     for ax, title in ((left, "loss"), (right, "validation metrics")):
         ax.set(xlabel="epoch", title=title)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     return save_figure(fig, path)
