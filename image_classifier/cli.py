@@ -243,9 +243,7 @@ def _reference(run_dir: Path, model, info: dict, batch_size: int) -> tuple:
             run_dir, features, f"validation split of {params['dataset_folder']}"
         )
         ref = {k: features[k] for k in ("probs", "embeddings", "stats")}
-        meta = dict(
-            examples=[str(s.path) if s.index < 0 else s for s in features["used"][:4]]
-        )
+        meta = json.loads((run_dir / "drift_reference.json").read_text())
     return ref, meta
 
 

@@ -303,11 +303,20 @@ def save_reference(
         stats=features["stats"],
     )
     atomic_write(Path(run_dir) / "drift_reference.npz", buf.getvalue())
+    files = [
+        x if isinstance(x, (str, Path)) else x.path
+        for x in features["used"]
+        if isinstance(x, (str, Path)) or x.index < 0
+    ]
+    examples = [
+        str(f) for f in files[:4]
+    ]  # image files (not CIFAR rows), for the pictures
     meta = dict(
         source=source,
         n=len(features["probs"]),
         skipped=features["skipped"],
         image_stats=IMAGE_STATS,
+        examples=examples,
     )
     atomic_write(
         Path(run_dir) / "drift_reference.json", json.dumps(meta, indent=2) + "\n"
@@ -395,15 +404,20 @@ def plot_drift(
         for v in tests.values()
     ]
     ax.barh(
-        list(tests), [max(v["p_value"], 1e-12) for v in tests.values()], color=colours
+        list(tests),
+        [-np.log10(max(v["p_value"], 1e-300)) for v in tests.values()],
+        color=colours,
     )
     ax.axvline(
-        report["threshold"],
+        -np.log10(report["threshold"]),
         color="black",
         ls="--",
-        label=f"threshold {report['threshold']:.3g}",
+        label=f"threshold p = {report['threshold']:.3g}",
     )
-    ax.set(xscale="log", xlabel="p-value (red: drift)", title="drift tests")
+    ax.set(
+        xlabel="−log10 p-value (longer: stronger evidence; red: drift)",
+        title="drift tests",
+    )
     ax.legend()
     paths.append(save_figure(fig, folder / "drift_pvalues.png"))
     columns = {f"output {c}": ("probs", i) for i, c in enumerate(classes)}
