@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup train test lint nbtest pytest lock check-lock clean-venv
+.PHONY: setup tools train test lint lint-delivery nbtest pytest recipe lock check-lock clean-venv
 
 setup: $(STAMP)
 
@@ -19,17 +19,34 @@ $(STAMP): requirements/prod.txt requirements/dev.txt requirements/cq.txt require
 train: setup
 	$(BIN)/image_classifier_trainer $(ARGS)
 
-## Everything CI checks: lint + clean + in sync (pre-commit), notebook tests, pytest.
-test: lint nbtest pytest
+## Everything CI checks: lint + clean + in sync (pre-commit), notebook tests, pytest, the image recipe.
+test: lint nbtest pytest recipe
 
-lint: setup
+# shellcheck and git-lfs are Debian packages: installed here when we are root (CI), else named.
+tools:
+	@command -v shellcheck >/dev/null && command -v git-lfs >/dev/null || \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q shellcheck git-lfs; \
+	  else echo "install shellcheck and git-lfs (e.g. sudo apt-get install shellcheck git-lfs)"; exit 1; fi
+
+lint: setup tools lint-delivery
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+# The Dockerfile, the shell scripts and the GitHub workflows (which cannot run here) get their linters.
+lint-delivery: setup tools
+	$(BIN)/hadolint --failure-threshold warning docker/Dockerfile
+	shellcheck docker/*.sh requirements/*.sh .ci/run
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --min-severity low .github/workflows
+
+# No Docker engine here: run the image's install steps in a clean venv from the wheel, then train an epoch.
+recipe: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash docker/test-recipe.sh
 
 # torch notebooks run much faster one at a time on a small machine; DataLoaders use num_workers=0.
 nbtest: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/nbdev_test --n_workers 1 --timing
 
-pytest: setup
+pytest: setup tools
 	$(BIN)/pytest -q
 
 ## Re-lock requirements/*.txt from the .in files; check-lock fails if that changes anything.
