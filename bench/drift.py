@@ -21,10 +21,9 @@ import torchvision.transforms.v2 as T
 from PIL import Image
 
 from data import SHARED, unpack  # bench/data.py
-from image_classifier.data import scan_dataset
+from image_classifier.data import fit_square, scan_dataset
 from image_classifier.drift import image_stats, ks_test, label_shift_test, mmd_test
 from image_classifier.experiments import load_run
-from image_classifier.loaders import fit_square
 from image_classifier.train import TrainParams, train
 
 SIZES = [10, 20, 50, 100, 200, 500, 1000]
@@ -193,55 +192,34 @@ def main():
     )
     rng = np.random.default_rng(0)
     tests = ["outputs", "labels", "embeddings", "inputs", "overall"]
+
+    def rates(n_draws, new_data):
+        "Detection rate of each test over `n_draws` draws of `new_data()`, as a printable row."
+        hits = [
+            detected(run_tests(ref, new_data(), 10, rng, args.permutations))
+            for _ in range(n_draws)
+        ]
+        return " ".join(f"{np.mean([h[t] for h in hits]):10.3f}" for t in tests)
+
     print(f"\ndetection rate over {args.draws} draws per cell (alpha 0.05)")
-    print(f"{'shift':16} {'frac':>4} {'n':>5} " + " ".join(f"{t:>10}" for t in tests))
+    print(f"{'shift':17} {'frac':>4} {'n':>5} " + " ".join(f"{t:>10}" for t in tests))
     for name in list(shifted) + ["knock-out class 0"]:
+        knockout = name.startswith("knock")
         for fraction in FRACTIONS:
             for n in SIZES:
-                hits = [
-                    detected(
-                        run_tests(
-                            ref,
-                            draw(
-                                rng,
-                                clean,
-                                shifted.get(name),
-                                labels,
-                                n,
-                                fraction,
-                                name.startswith("knock"),
-                            ),
-                            10,
-                            rng,
-                            args.permutations,
-                        )
-                    )
-                    for _ in range(args.draws)
-                ]
-                print(
-                    f"{name:16} {fraction:4.1f} {n:5d} "
-                    + " ".join(f"{np.mean([h[t] for h in hits]):10.2f}" for t in tests),
-                    flush=True,
+                row = rates(
+                    args.draws,
+                    lambda: draw(
+                        rng, clean, shifted.get(name), labels, n, fraction, knockout
+                    ),
                 )
+                print(f"{name:17} {fraction:4.1f} {n:5d} {row}", flush=True)
     print(
         f"\nfalse-alarm rate with no shift over {args.null_draws} draws (binomial bound at alpha 0.05: 0.064)"
     )
     for n in SIZES:
-        hits = [
-            detected(
-                run_tests(
-                    ref,
-                    draw(rng, clean, None, labels, n, 0.0, False),
-                    10,
-                    rng,
-                    args.permutations,
-                )
-            )
-            for _ in range(args.null_draws)
-        ]
         print(
-            f"{'no shift':16} {'':4} {n:5d} "
-            + " ".join(f"{np.mean([h[t] for h in hits]):10.3f}" for t in tests),
+            f"{'no shift':17} {'':4} {n:5d} {rates(args.null_draws, lambda: draw(rng, clean, None, labels, n, 0.0, False))}",
             flush=True,
         )
     x, y = np.random.default_rng(1).normal(size=(2, 1000, 512)).astype(np.float32)

@@ -16,8 +16,7 @@ from PIL import Image, ImageFilter
 from scipy import stats
 
 from .core import UserError, atomic_write
-from .data import ImageError, load_sample, read_image
-from .loaders import fit_square
+from .data import ImageError, fit_square, load_sample, read_image
 
 # %% ../nbs/04a_drift.ipynb #fcf51f72
 def psi(
