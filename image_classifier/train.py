@@ -10,6 +10,7 @@ __all__ = ['TrainParams', 'load_params', 'load_pretrained', 'EpochSeed', 'Autoca
 import logging
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -508,14 +509,19 @@ def _fit(
     return run_dir
 
 # %% ../nbs/04_train.ipynb #f6d5aa1c
-def _log_to(run_dir: Path) -> logging.Handler:
-    "Send this package's log records to run_dir/train.log."
+@contextmanager
+def _logged(run_dir: Path):
+    "Send this package's log records to run_dir/train.log while the block runs."
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log = logging.getLogger("image_classifier")
     log.setLevel(logging.INFO)
     log.addHandler(handler)
-    return handler
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 # %% ../nbs/04_train.ipynb #8dd49ffe
 def train(
@@ -541,13 +547,9 @@ def train(
         environment_info()
         | {"git": git_info(), "seed": params.seed, "data": data_info},
     )
-    handler = _log_to(run_dir)
-    try:
+    with _logged(run_dir):
         _log.info("training %s on %s: %s", params.arch, root, asdict(params))
         return _fit(params, run_dir, samples, data_info, quiet, cbs)
-    finally:
-        logging.getLogger("image_classifier").removeHandler(handler)
-        handler.close()
 
 # %% ../nbs/04_train.ipynb #347ea3d3
 def resume(
@@ -577,13 +579,9 @@ def resume(
         )
     checkpoint = torch.load(run_dir / "checkpoint.pth", weights_only=True)
     _truncate_metrics(run_dir / "metrics.csv", checkpoint["epoch"])
-    handler = _log_to(run_dir)
-    try:
+    with _logged(run_dir):
         _log.info("resuming %s after epoch %d", run_dir, checkpoint["epoch"])
         return _fit(params, run_dir, samples, data_info, quiet, checkpoint=checkpoint)
-    finally:
-        logging.getLogger("image_classifier").removeHandler(handler)
-        handler.close()
 
 # %% ../nbs/04_train.ipynb #2a6ebf28
 def _truncate_metrics(csv: Path, last_epoch: int):
