@@ -49,7 +49,6 @@ def ks_test(
     ref, new = np.asarray(ref, float), np.asarray(new, float)
     res = [stats.ks_2samp(r, n) for r, n in zip(ref.T, new.T)]
     p = np.array([x.pvalue for x in res])
-    threshold = alpha / len(p)
     names = names or [str(i) for i in range(len(p))]
     features = {
         k: dict(
@@ -61,17 +60,19 @@ def ks_test(
         )
         for k, x, pv, e, r, n in zip(names, res, p, psi(ref, new), ref.T, new.T)
     }
-    worst = names[int(p.argmin())]
+    worst, adjusted = names[int(p.argmin())], float(
+        min(1.0, p.min() * len(p))
+    )  # Bonferroni-adjusted p-value
     return dict(
         test="ks",
         statistic=float(features[worst]["statistic"]),
-        p_value=float(p.min()),
-        threshold=threshold,
+        p_value=adjusted,
+        threshold=alpha,
         effect_size=float(features[worst]["psi"]),
-        drift=bool(p.min() < threshold),
+        drift=adjusted < alpha,
         worst=worst,
         features=features,
-        correction=f"Bonferroni over {len(p)} features: p < {alpha}/{len(p)}",
+        correction=f"Bonferroni over {len(p)} features: p = {len(p)} × smallest p",
     )
 
 # %% ../nbs/04a_drift.ipynb #2760f06e
@@ -229,7 +230,7 @@ def describe_inputs(
     )
     out = []
     for name, f in result["features"].items():
-        if f["p_value"] < result["threshold"]:
+        if f["p_value"] < alpha / len(result["features"]):
             word = words[name][f["mean_new"] > f["mean_ref"]]
             out.append(
                 f"images are {word} ({name} {f['mean_ref']:.3g} → {f['mean_new']:.3g}, PSI {f['psi']:.2f})"
