@@ -1,8 +1,8 @@
 """Prediction, ONNX and serving figures on CIFAR-10 test JPEGs from ../shared/datasets.
 
-    python bench/predict.py [--images 2000] [--requests 400]
+    python bench/predict.py [--images 2000] [--requests 1000]
 
-1. Batch prediction images/s: `image_classifier_predict`'s path (predict_rows, PyTorch backend) against
+1. Batch prediction images/s: `image_classifier_predict`'s path (predict_rows, PyTorch backend, fp32 and bf16) against
    fastai's per-image `learn.predict`, fastai's `get_preds` on a `test_dl`, and a bare decode-and-forward
    loop at batch 256, on the same model (resnet18 at 32 px) and images.
 2. PyTorch against ONNX Runtime: latency per image at batch 1, throughput at batch 64.
@@ -28,8 +28,8 @@ from data import SHARED, unpack  # bench/data.py
 from image_classifier.data import fit_square, read_image, scan_dataset
 from image_classifier.experiments import new_run_dir, write_json
 from image_classifier.inference import (
-    _normalise,
     export_onnx,
+    normalise_batch,
     onnx_backend,
     predict_rows,
     torch_backend,
@@ -71,16 +71,23 @@ def timed(fn, n):
 def prediction(run, files, n_slow):
     predict, info = torch_backend(run)
     predict(
-        _normalise([fit_square(read_image(f), 32) for f in files[:256]], info)
+        normalise_batch([fit_square(read_image(f), 32) for f in files[:256]], info)
     )  # warm up
     ours = timed(
         lambda: list(predict_rows(predict, info, files, batch_size=256)), len(files)
+    )
+    predict16, _ = torch_backend(run, precision="bf16")
+    predict16(
+        normalise_batch([fit_square(read_image(f), 32) for f in files[:256]], info)
+    )
+    ours16 = timed(
+        lambda: list(predict_rows(predict16, info, files, batch_size=256)), len(files)
     )
 
     def bare():
         for i in range(0, len(files), 256):
             predict(
-                _normalise(
+                normalise_batch(
                     [fit_square(read_image(f), 32) for f in files[i : i + 256]], info
                 )
             )
@@ -112,11 +119,11 @@ def prediction(run, files, n_slow):
     )
     print(f"{'batch prediction (resnet18, 32 px)':42} {'images/s':>9}")
     for label, r in [("fastai learn.predict, one by one", per_image), ("fastai get_preds on a test_dl", get_preds),
-                     ("bare decode + forward, batch 256", bare_rate), ("image_classifier_predict path", ours)]:  # fmt: skip
+                     ("bare decode + forward, batch 256", bare_rate), ("image_classifier_predict path", ours),
+                     ("image_classifier_predict --precision bf16", ours16)]:  # fmt: skip
         print(f"{label:42} {r:9.0f}")
-    print(
-        f"ours / learn.predict {ours / per_image:.0f}×, bare / ours {bare_rate / ours:.2f}×"
-    )
+    print(f"ours / learn.predict {ours / per_image:.0f}× (bf16: {ours16 / per_image:.0f}×), "
+          f"bare / ours {bare_rate / ours:.2f}×")  # fmt: skip
 
 
 def onnx_vs_torch(run, files):
@@ -125,7 +132,9 @@ def onnx_vs_torch(run, files):
     print(f"\n{'backend':12} {'batch 1 ms/image':>17} {'batch 64 images/s':>18}")
     for name, backend in (("pytorch", torch_backend), ("onnxruntime", onnx_backend)):
         predict, info = backend(run)
-        one, many = _normalise(info_images[:1], info), _normalise(info_images, info)
+        one, many = normalise_batch(info_images[:1], info), normalise_batch(
+            info_images, info
+        )
         predict(one)
         t = time.perf_counter()
         for _ in range(100):
@@ -185,11 +194,20 @@ def load_test(run, files, n_requests, clients):
                 with lock:
                     results.append(r)
 
+        peak, done = [before], threading.Event()
+
+        def watch():  # the server's resident memory, sampled while the clients run
+            while not done.wait(0.2):
+                peak.append(rss_mb(server.pid))
+
         t = time.perf_counter()
         threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        threads.append(threading.Thread(target=watch))
         [th.start() for th in threads]
-        [th.join() for th in threads]
+        [th.join() for th in threads[:-1]]
         wall = time.perf_counter() - t
+        done.set()
+        threads[-1].join()
         after = rss_mb(server.pid)
     finally:
         server.terminate()
@@ -199,7 +217,7 @@ def load_test(run, files, n_requests, clients):
     rate = len(results) / wall
     print(f"\nserver: {len(results)} requests from {clients} clients on 127.0.0.1 in {wall:.1f} s: {rate:.0f} requests/s, "
           f"p50 {np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, "
-          f"{failed} failed; server RSS {before:.0f} MB before, {after:.0f} MB after")  # fmt: skip
+          f"{failed} failed; server RSS {before:.0f} MB before, {max(peak):.0f} MB peak, {after:.0f} MB after")  # fmt: skip
 
 
 def main():
@@ -213,7 +231,7 @@ def main():
         default=200,
         help="images for the one-by-one learn.predict loop",
     )
-    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=4)
     args = ap.parse_args()
     if not SHARED.is_dir():
