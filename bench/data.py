@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from image_classifier.checks import fingerprint, inspect_samples, usable_samples
+from image_classifier.checks import checked_samples
 from image_classifier.core import cache_dir
-from image_classifier.data import scan_dataset
 from image_classifier.loaders import TensorLoader, cache_images, dataloaders
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -78,14 +77,10 @@ def build_in_child(root, size):
     code = f"""
 import resource, time, os
 from pathlib import Path
-from image_classifier.checks import fingerprint, inspect_samples, usable_samples
-from image_classifier.data import scan_dataset
+from image_classifier.checks import checked_samples
 from image_classifier.loaders import cache_images
 root = Path({str(root)!r})
-samples = scan_dataset(root)
-infos = inspect_samples(samples, root)
-usable, _ = usable_samples(samples, infos)
-fp = fingerprint(samples, infos, root)
+usable, _, fp = checked_samples(root)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 cache_images(usable, fp, {size})
@@ -122,10 +117,7 @@ def main():
     print(f"{'dataset':18} {'path':34} {'images/s':>10}")
     for name, (train, valid, size) in SETS.items():
         root = unpack(name)
-        samples = scan_dataset(root)
-        infos = inspect_samples(samples, root)
-        usable, _ = usable_samples(samples, infos)
-        fp = fingerprint(samples, infos, root)
+        usable, _, fp = checked_samples(root)
         build_s, build_mb = build_in_child(root, size)
         dls = dataloaders(
             usable, fp, img_size=size, batch_size=args.batch_size, device="cpu"

@@ -28,7 +28,7 @@ from fastai.metrics import accuracy
 from fastai.optimizer import Adam, OptimWrapper
 from fastai.torch_core import num_distrib, rank_distrib
 
-from .checks import fingerprint, inspect_samples, usable_samples
+from .checks import checked_samples
 from image_classifier.core import (
     UserError,
     atomic_torch_save,
@@ -37,7 +37,7 @@ from image_classifier.core import (
     git_info,
     seed_everything,
 )
-from .data import resolve_dataset, scan_dataset
+from .data import resolve_dataset
 from .experiments import new_run_dir, write_json, write_yaml
 from .loaders import dataloaders
 from .metrics import classification_metrics
@@ -292,6 +292,10 @@ def build_learner(
     model = create_model(
         params.arch, num_classes=len(dls.vocab), pretrained=params.pretrained
     )
+    if hasattr(
+        model, "init_whitening"
+    ):  # a data-dependent first layer (models.Whiten): set from one batch
+        model.init_whitening(dls.one_batch()[0].cpu())
     if params.pretrained_model:
         fresh = load_pretrained(model, params.pretrained_model)
         _log.info(
@@ -320,9 +324,7 @@ def _checked_samples(
     params: TrainParams,  # for the split
 ) -> tuple:
     "(usable samples, what the run records about its data), printing the files it skips."
-    samples = scan_dataset(root, params.valid_pct, params.seed)
-    infos = inspect_samples(samples, root)
-    usable, skipped = usable_samples(samples, infos)
+    usable, skipped, fp = checked_samples(root, params.valid_pct, params.seed)
     for path, why in skipped[:10]:
         print(f"skipping {path}: {why}", file=sys.stderr)
     if len(skipped) > 10:
@@ -334,9 +336,7 @@ def _checked_samples(
         split: sum(s.split == split for s in usable)
         for split in ("train", "valid", "test")
     }
-    info = dict(
-        root=str(root), fingerprint=fingerprint(samples, infos, root), counts=counts
-    )
+    info = dict(root=str(root), fingerprint=fp, counts=counts)
     return usable, info | {"skipped": [str(p.relative_to(root)) for p, _ in skipped]}
 
 # %% ../nbs/04_train.ipynb #86ca573b

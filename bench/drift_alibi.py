@@ -1,0 +1,149 @@
+"""Our drift tests against alibi-detect 0.13's MMDDrift and KSDrift, on the same embeddings and draws.
+
+    PYTHONPATH=.. <python with alibi-detect> drift_alibi.py --run <run folder> [--draws 100]
+
+alibi-detect is not a dependency of the project (its licence is not open source since 0.11.5) and needs
+numpy<2, so this runs in an environment of its own that has alibi-detect 0.13 and torch (for its PyTorch
+backend). The model's features, the shifts and the draws are those of bench/drift.py. For each cell it
+prints the detection rate (alpha 0.05) of: per-class KS on the softmax outputs with Bonferroni correction
+(ours, alibi's KSDrift), and MMD on the embeddings (ours with the median bandwidth and fused, alibi's
+MMDDrift with its default median-heuristic kernel, both with the same number of permutations, against the
+same equal-size reference subsample). Then the time of one MMD test at n = 1000 vs 1000, d = 512.
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from alibi_detect.cd import KSDrift, MMDDrift
+from drift import draw, features, shifted_versions  # bench/drift.py
+from PIL import Image
+
+from data import unpack  # bench/data.py
+from image_classifier.data import fit_square, scan_dataset
+from image_classifier.drift import ks_test, mmd_test
+from image_classifier.experiments import load_run
+
+CELLS = [("noise medium", 1.0), ("image medium", 0.5), ("knock-out class 0", 1.0)]
+SIZES = [10, 50, 100, 200, 500, 1000]
+NULL_SIZES = [20, 100, 500]
+TESTS = ["KS ours", "KS alibi", "MMD ours", "MMD fused", "MMD alibi"]
+
+
+def same_draw_tests(ref, new, rng, permutations, alpha=0.05):
+    "Which of the five tests detect drift on this draw (MMD: one reference subsample for all three)."
+    r = ref["embeddings"][
+        rng.choice(len(ref["embeddings"]), len(new["probs"]), replace=False)
+    ]
+    seed = int(rng.integers(1 << 31))
+    ks_alibi = KSDrift(ref["probs"], p_val=alpha, correction="bonferroni")
+    mmd_alibi = MMDDrift(r, backend="pytorch", p_val=alpha, n_permutations=permutations)
+    return {
+        "KS ours": ks_test(ref["probs"], new["probs"])["p_value"] < alpha,
+        "KS alibi": bool(ks_alibi.predict(new["probs"])["data"]["is_drift"]),
+        "MMD ours": mmd_test(r, new["embeddings"], permutations, seed=seed)["p_value"]
+        < alpha,
+        "MMD fused": mmd_test(r, new["embeddings"], permutations, seed=seed, fuse=True)[
+            "p_value"
+        ]
+        < alpha,
+        "MMD alibi": bool(mmd_alibi.predict(new["embeddings"])["data"]["is_drift"]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--run", required=True, help="a run folder, e.g. the one bench/drift.py trained"
+    )
+    ap.add_argument("--draws", type=int, default=100)
+    ap.add_argument("--null_draws", type=int, default=500)
+    ap.add_argument("--permutations", type=int, default=100)
+    ap.add_argument("--timing_only", action="store_true", help="only the MMD timing")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    if args.timing_only:
+        return timing()
+    root, t0 = unpack("cifar10_jpg"), time.perf_counter()
+    model, info = load_run(Path(args.run))
+    samples = scan_dataset(root)
+
+    def as_array(split):
+        return np.stack(
+            [
+                fit_square(Image.open(s.path).convert("RGB"), 32)
+                for s in samples
+                if s.split == split
+            ]
+        )
+
+    ref, test_images = features(model, info, as_array("valid")), as_array("test")
+    labels = np.array(
+        [info["classes"].index(s.label) for s in samples if s.split == "test"]
+    )
+    clean = features(model, info, test_images)
+    shifted = {
+        k: features(model, info, v) for k, v in shifted_versions(test_images).items()
+    }
+    print(f"features ready ({(time.perf_counter() - t0) / 60:.1f} min)")
+    rng = np.random.default_rng(0)
+
+    def rates(n_draws, new_data):
+        hits = [
+            same_draw_tests(ref, new_data(), rng, args.permutations)
+            for _ in range(n_draws)
+        ]
+        return " ".join(f"{np.mean([h[t] for h in hits]):10.3f}" for t in TESTS)
+
+    print(
+        f"\ndetection rate over {args.draws} draws per cell (alpha 0.05), the same draws for every test"
+    )
+    print(f"{'shift':17} {'frac':>4} {'n':>5} " + " ".join(f"{t:>10}" for t in TESTS))
+    for name, fraction in CELLS:
+        knockout = name.startswith("knock")
+        for n in SIZES:
+            row = rates(
+                args.draws,
+                lambda: draw(
+                    rng, clean, shifted.get(name), labels, n, fraction, knockout
+                ),
+            )
+            print(f"{name:17} {fraction:4.1f} {n:5d} {row}", flush=True)
+    bound = 0.05 + 1.645 * np.sqrt(0.05 * 0.95 / args.null_draws)
+    print(
+        f"\nfalse-alarm rate with no shift over {args.null_draws} draws (one-sided 95% binomial bound: {bound:.3f})"
+    )
+    for n in NULL_SIZES:
+        row = rates(
+            args.null_draws, lambda: draw(rng, clean, None, labels, n, 0.0, False)
+        )
+        print(f"{'no shift':17} {'':4} {n:5d} {row}", flush=True)
+    timing()
+
+
+def timing():
+    x, y = np.random.default_rng(1).normal(size=(2, 1000, 512)).astype(np.float32)
+    detector = MMDDrift(x, backend="pytorch", p_val=0.05, n_permutations=100)
+    timings = {
+        "ours, median bandwidth": lambda: mmd_test(x, y, 100),
+        "ours, fused (5 kernels)": lambda: mmd_test(x, y, 100, fuse=True),
+        "alibi-detect MMDDrift (pytorch)": lambda: detector.predict(y),
+    }
+    print("\nMMD, n=1000 vs 1000, d=512, 100 permutations (median of 5)")
+    for label, fn in timings.items():
+        fn()
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        print(f"{label:32} {np.median(times):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
