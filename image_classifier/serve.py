@@ -6,6 +6,7 @@
 __all__ = ['BodyLimit', 'Metrics', 'release_free_memory', 'create_app', 'image_classifier_serve']
 
 # %% ../nbs/04c_serve.ipynb #73bcfca8
+import ctypes
 import io
 import sys
 import time
@@ -118,17 +119,20 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 # %% ../nbs/04c_serve.ipynb #eb1e2dee
+def _find_malloc_trim():
+    "glibc's `malloc_trim`, looked up once among the process's own symbols; None without glibc."
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, TypeError, AttributeError):
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
+
+
 def release_free_memory() -> bool:
     "Return memory that glibc's malloc holds free to the system (`malloc_trim(0)`); False where there is no glibc."
-    import ctypes
-    import ctypes.util
-
-    try:
-        return bool(
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-        )
-    except (OSError, AttributeError):
-        return False
+    return bool(_malloc_trim and _malloc_trim(0))
 
 # %% ../nbs/04c_serve.ipynb #61e139a0
 def _error(status: int, message: str, kind: str, metrics: Metrics, path: str):
