@@ -19,13 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from alibi_detect.cd import KSDrift, MMDDrift
-from drift import draw, features, shifted_versions  # bench/drift.py
-from PIL import Image
+from drift import cifar_features, draw, mmd_timings  # bench/drift.py
 
 from data import unpack  # bench/data.py
-from image_classifier.data import fit_square, scan_dataset
 from image_classifier.drift import ks_test, mmd_test
-from image_classifier.experiments import load_run
 
 CELLS = [("noise medium", 1.0), ("image medium", 0.5), ("knock-out class 0", 1.0)]
 SIZES = [10, 50, 100, 200, 500, 1000]
@@ -70,26 +67,7 @@ def main():
     if args.timing_only:
         return timing()
     root, t0 = unpack("cifar10_jpg"), time.perf_counter()
-    model, info = load_run(Path(args.run))
-    samples = scan_dataset(root)
-
-    def as_array(split):
-        return np.stack(
-            [
-                fit_square(Image.open(s.path).convert("RGB"), 32)
-                for s in samples
-                if s.split == split
-            ]
-        )
-
-    ref, test_images = features(model, info, as_array("valid")), as_array("test")
-    labels = np.array(
-        [info["classes"].index(s.label) for s in samples if s.split == "test"]
-    )
-    clean = features(model, info, test_images)
-    shifted = {
-        k: features(model, info, v) for k, v in shifted_versions(test_images).items()
-    }
+    ref, clean, shifted, labels = cifar_features(Path(args.run), root)
     print(f"features ready ({(time.perf_counter() - t0) / 60:.1f} min)")
     rng = np.random.default_rng(0)
 
@@ -127,22 +105,11 @@ def main():
 
 
 def timing():
-    x, y = np.random.default_rng(1).normal(size=(2, 1000, 512)).astype(np.float32)
-    detector = MMDDrift(x, backend="pytorch", p_val=0.05, n_permutations=100)
-    timings = {
-        "ours, median bandwidth": lambda: mmd_test(x, y, 100),
-        "ours, fused (5 kernels)": lambda: mmd_test(x, y, 100, fuse=True),
-        "alibi-detect MMDDrift (pytorch)": lambda: detector.predict(y),
-    }
-    print("\nMMD, n=1000 vs 1000, d=512, 100 permutations (median of 5)")
-    for label, fn in timings.items():
-        fn()
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        print(f"{label:32} {np.median(times):.3f} s")
+    def alibi(x, y):
+        detector = MMDDrift(x, backend="pytorch", p_val=0.05, n_permutations=100)
+        return lambda: detector.predict(y)
+
+    mmd_timings({"alibi-detect MMDDrift (pytorch)": alibi})
 
 
 if __name__ == "__main__":

@@ -69,20 +69,18 @@ def timed(fn, n):
 
 
 def prediction(run, files, n_slow):
-    predict, info = torch_backend(run)
-    predict(
-        normalise_batch([fit_square(read_image(f), 32) for f in files[:256]], info)
-    )  # warm up
-    ours = timed(
-        lambda: list(predict_rows(predict, info, files, batch_size=256)), len(files)
-    )
-    predict16, _ = torch_backend(run, precision="bf16")
-    predict16(
-        normalise_batch([fit_square(read_image(f), 32) for f in files[:256]], info)
-    )
-    ours16 = timed(
-        lambda: list(predict_rows(predict16, info, files, batch_size=256)), len(files)
-    )
+    def ours_rate(precision):
+        "(images/s of image_classifier_predict's path, its predict function, model info)"
+        predict, info = torch_backend(run, precision=precision)
+        predict(
+            normalise_batch([fit_square(read_image(f), 32) for f in files[:256]], info)
+        )  # warm up
+        rate = timed(
+            lambda: list(predict_rows(predict, info, files, batch_size=256)), len(files)
+        )
+        return rate, predict, info
+
+    (ours, predict, info), (ours16, _, _) = ours_rate("fp32"), ours_rate("bf16")
 
     def bare():
         for i in range(0, len(files), 256):

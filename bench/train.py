@@ -107,9 +107,8 @@ def ours(args):
         args.epochs, args.lr, moms=(params.momentum,) * 3, wd=params.weight_decay
     )
     minutes = (time.perf_counter() - t0) / 60
-    acc = float(
-        learn.validate()[1]
-    )  # what metrics.json reports: airnet averages over flips in eval
+    # what metrics.json reports: airnet averages each image with its mirror image in eval
+    acc = float(learn.validate()[1])
     print(f"ours: {args.arch}, {args.epochs} epochs, lr {args.lr}: {minutes:.2f} min (training + per-epoch validation), "
           f"test accuracy {acc:.4f}")  # fmt: skip
 
