@@ -34,9 +34,11 @@ def _bn(c):
     return bn
 
 
-def _conv_bn(c_in, c_out):
-    "3×3 convolution, batch norm, GELU."
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), _bn(c_out), nn.GELU()]
+def _conv(c_in, c_out):
+    "3×3 convolution whose first `c_in` filters start as the identity (Dirac), as in airbench."
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+    nn.init.dirac_(conv.weight.data[:c_in])
+    return conv
 
 
 class Whiten(nn.Conv2d):
@@ -79,10 +81,14 @@ class AirNet(nn.Module):
         layers, c_in = [nn.GELU()], self.whiten.out_channels
         for c_out in widths:
             layers += [
-                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                _conv(c_in, c_out),
                 nn.MaxPool2d(2),
+                _bn(c_out),
+                nn.GELU(),
+                _conv(c_out, c_out),
+                _bn(c_out),
+                nn.GELU(),
             ]
-            layers += [_bn(c_out), nn.GELU(), *_conv_bn(c_out, c_out)]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.num_features, self.num_classes, self.head_scale = (
@@ -103,14 +109,12 @@ class AirNet(nn.Module):
         return x if pre_logits else self.head(x) * self.head_scale
 
     def forward(self, x):
+        logits = self.forward_head(self.forward_features(x))
         if self.training or not self.tta:
-            return self.forward_head(self.forward_features(x))
-        both = self.forward_head(self.forward_features(torch.cat([x, x.flip(3)])))
-        return both.view(2, -1, both.shape[-1]).mean(
-            0
-        )  # no batch size in the graph: ONNX keeps it dynamic
+            return logits
+        return (logits + self.forward_head(self.forward_features(x.flip(3)))) / 2
 
-# %% ../nbs/02_models.ipynb #7dfcdcd4
+# %% ../nbs/02_models.ipynb #ad1282e4
 @register_model
 def airnet(num_classes=10, in_chans=3, **kwargs):
     "The default small-image net: whitening, then widths 48-128-256, 1.1M parameters."
@@ -122,7 +126,7 @@ def test_airnet(num_classes=10, in_chans=3, **kwargs):
     "A tiny AirNet for tests: whitening, then widths 32-32."
     return AirNet((32, 32), num_classes=num_classes, in_chans=in_chans, **kwargs)
 
-# %% ../nbs/02_models.ipynb #ff93ebf5
+# %% ../nbs/02_models.ipynb #ee629fc8
 def list_models(
     filter: str = "*",  # fnmatch pattern, e.g. `test_*` or `resnet*`
     include_timm: bool = True,  # add timm's architectures after ours
@@ -132,7 +136,7 @@ def list_models(
     theirs = timm.list_models(filter) if include_timm else []
     return ours + [n for n in theirs if n not in _model_registry]
 
-# %% ../nbs/02_models.ipynb #3e5a09a9
+# %% ../nbs/02_models.ipynb #757ada96
 def create_model(
     name: str,  # a registered name or any timm architecture
     num_classes: int,  # outputs of the classifier head
