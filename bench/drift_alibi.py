@@ -16,10 +16,9 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from alibi_detect.cd import KSDrift, MMDDrift
-from drift import cifar_features, draw, mmd_timings  # bench/drift.py
+from drift import cifar_features, detection_tables, mmd_timings  # bench/drift.py
 
 from data import unpack  # bench/data.py
 from image_classifier.drift import ks_test, mmd_test
@@ -69,38 +68,13 @@ def main():
     root, t0 = unpack("cifar10_jpg"), time.perf_counter()
     ref, clean, shifted, labels = cifar_features(Path(args.run), root)
     print(f"features ready ({(time.perf_counter() - t0) / 60:.1f} min)")
-    rng = np.random.default_rng(0)
 
-    def rates(n_draws, new_data):
-        hits = [
-            same_draw_tests(ref, new_data(), rng, args.permutations)
-            for _ in range(n_draws)
-        ]
-        return " ".join(f"{np.mean([h[t] for h in hits]):10.3f}" for t in TESTS)
+    def run_once(new, rng):
+        return same_draw_tests(ref, new, rng, args.permutations)
 
-    print(
-        f"\ndetection rate over {args.draws} draws per cell (alpha 0.05), the same draws for every test"
+    detection_tables(
+        run_once, TESTS, (clean, shifted, labels), CELLS, SIZES, NULL_SIZES, args
     )
-    print(f"{'shift':17} {'frac':>4} {'n':>5} " + " ".join(f"{t:>10}" for t in TESTS))
-    for name, fraction in CELLS:
-        knockout = name.startswith("knock")
-        for n in SIZES:
-            row = rates(
-                args.draws,
-                lambda: draw(
-                    rng, clean, shifted.get(name), labels, n, fraction, knockout
-                ),
-            )
-            print(f"{name:17} {fraction:4.1f} {n:5d} {row}", flush=True)
-    bound = 0.05 + 1.645 * np.sqrt(0.05 * 0.95 / args.null_draws)
-    print(
-        f"\nfalse-alarm rate with no shift over {args.null_draws} draws (one-sided 95% binomial bound: {bound:.3f})"
-    )
-    for n in NULL_SIZES:
-        row = rates(
-            args.null_draws, lambda: draw(rng, clean, None, labels, n, 0.0, False)
-        )
-        print(f"{'no shift':17} {'':4} {n:5d} {row}", flush=True)
     timing()
 
 
