@@ -208,6 +208,10 @@ def image_classifier_predict(
             )
         if backend not in ("torch", "onnx"):
             raise UserError(f"--backend must be torch or onnx, not {backend!r}")
+        if backend == "onnx" and precision != "fp32":
+            raise UserError(
+                "--precision is for the torch backend; --backend onnx runs the exported fp32 model"
+            )
         backend_args = dict(precision=precision) if backend == "torch" else {}
         predict, info = (torch_backend if backend == "torch" else onnx_backend)(
             Path(run), device, **backend_args
