@@ -11,6 +11,7 @@ import fnmatch
 
 import timm
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .core import UserError
@@ -71,10 +72,18 @@ class Whiten(nn.Conv2d):
         self.bias.zero_()
 
 
+def _shift(x, dy, dx):
+    "`x` seen through a window moved `dy`, `dx` pixels (each -1, 0 or 1), the edge filled by reflection."
+    h, w = x.shape[2:]
+    return F.pad(x, (1, 1, 1, 1), mode="reflect")[
+        :, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w
+    ]
+
+
 class AirNet(nn.Module):
     "Whitening, then conv-pool-BN blocks that each halve the resolution, then max-pool and a scaled linear head."
 
-    def __init__(self, widths, num_classes=10, in_chans=3, head_scale=1 / 9, tta=True):
+    def __init__(self, widths, num_classes=10, in_chans=3, head_scale=1 / 9, tta=2):
         super().__init__()
         self.tta = tta
         self.whiten = Whiten(in_chans)
@@ -108,13 +117,18 @@ class AirNet(nn.Module):
         x = torch.amax(x, dim=(2, 3))
         return x if pre_logits else self.head(x) * self.head_scale
 
-    def forward(self, x):
-        logits = self.forward_head(self.forward_features(x))
-        if self.training or not self.tta:
-            return logits
-        return (logits + self.forward_head(self.forward_features(x.flip(3)))) / 2
+    def logits(self, x):
+        return self.forward_head(self.forward_features(x))
 
-# %% ../nbs/02_models.ipynb #ad1282e4
+    def forward(self, x):
+        if self.training or not self.tta:
+            return self.logits(x)
+        pair = lambda x: (self.logits(x) + self.logits(x.flip(3))) / 2  # noqa: E731
+        if self.tta == 1:
+            return pair(x)
+        return pair(x) / 2 + (pair(_shift(x, -1, -1)) + pair(_shift(x, 1, 1))) / 4
+
+# %% ../nbs/02_models.ipynb #ff93ebf5
 @register_model
 def airnet(num_classes=10, in_chans=3, **kwargs):
     "The default small-image net: whitening, then widths 48-128-256, 1.1M parameters."
@@ -126,7 +140,7 @@ def test_airnet(num_classes=10, in_chans=3, **kwargs):
     "A tiny AirNet for tests: whitening, then widths 32-32."
     return AirNet((32, 32), num_classes=num_classes, in_chans=in_chans, **kwargs)
 
-# %% ../nbs/02_models.ipynb #ee629fc8
+# %% ../nbs/02_models.ipynb #9864a2b4
 def list_models(
     filter: str = "*",  # fnmatch pattern, e.g. `test_*` or `resnet*`
     include_timm: bool = True,  # add timm's architectures after ours
@@ -136,7 +150,7 @@ def list_models(
     theirs = timm.list_models(filter) if include_timm else []
     return ours + [n for n in theirs if n not in _model_registry]
 
-# %% ../nbs/02_models.ipynb #757ada96
+# %% ../nbs/02_models.ipynb #d07f4400
 def create_model(
     name: str,  # a registered name or any timm architecture
     num_classes: int,  # outputs of the classifier head

@@ -175,7 +175,7 @@ class PlainValidation(Callback):
         self.net = getattr(
             self.model, "module", self.model
         )  # without DistributedDataParallel's wrapper
-        self.was, self.net.tta = self.net.tta, False
+        self.was, self.net.tta = self.net.tta, 0
 
     def after_fit(self):
         self.net.tta = self.was
