@@ -1,7 +1,7 @@
 """Training: our Learner path against a bare PyTorch loop, and accuracy on CIFAR-10 in a fixed budget.
 
     python bench/train.py throughput [--batches 30]
-    python bench/train.py ours [--epochs 6]
+    python bench/train.py ours [--epochs 6] [any other trainer flag, e.g. --translate 1 --seed 0]
     python bench/train.py fastai [--epochs 4]
 
 CIFAR-10 JPEGs come from ../shared/datasets (unpacked once into the cache folder): 50,000 training
@@ -115,6 +115,7 @@ def ours(args):
            "--run_name", "bench", "--arch", args.arch, "--num_epochs", str(args.epochs)]  # fmt: skip
     cmd += ["--batch_size", str(args.batch_size)] * (args.batch_size is not None)
     cmd += ["--learning_rate", str(args.lr)] * (args.lr is not None)
+    cmd += args.trainer_flags
     print(" ".join(cmd), flush=True)
     t0 = time.perf_counter()
     done = subprocess.run(
@@ -168,7 +169,9 @@ def main():
     p.add_argument(
         "--lr", type=float, default=None, help="ours: default, the trainer's"
     )
-    args = p.parse_args()
+    args, args.trainer_flags = p.parse_known_args()
+    if args.trainer_flags and args.what != "ours":
+        p.error(f"unrecognized arguments: {' '.join(args.trainer_flags)}")
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} not found (the benchmark reads the shared datasets)")
         return

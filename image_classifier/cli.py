@@ -81,7 +81,7 @@ def image_classifier_trainer(
     img_size: int = 32,  # side of the square input, in pixels
     learning_rate: float = 0.05,  # peak learning rate of the one-cycle schedule
     momentum: float = 0.9,  # SGD (Nesterov) momentum, or Adam's beta1
-    weight_decay: float = 5e-4,  # decoupled weight decay
+    weight_decay: float = 5e-4,  # weight decay (L2 with SGD, decoupled with Adam)
     num_epochs: int = 5,  # passes over the training split
     batch_size: int = 64,  # images per optimizer step
     num_workers: int = 0,  # DataLoader worker processes (fastai loader only)
@@ -90,6 +90,7 @@ def image_classifier_trainer(
     loader: str = "cached",  # `cached`: decode once, augment batches (fast); `fastai`: decode every epoch
     optimizer: str = "sgd",  # `sgd` (Nesterov) or `adam`
     label_smoothing: float = 0.2,  # label smoothing of the loss (0: none)
+    translate: int = 2,  # largest random shift of a training image, in pixels (cached loader; 1 suits short runs)
     precision: str = "auto",  # auto (bf16 on CPU, bf16/fp16 on GPU), fp32, bf16 or fp16
     monitor: str = "valid_loss",  # metric that picks the best epoch: valid_loss or accuracy
     patience: int = 0,  # stop after this many epochs without improvement (0: never)

@@ -226,6 +226,7 @@ def dataloaders(
     loader: str = "cached",  # `cached` (decode once, augment batches) or `fastai` (decode every epoch)
     num_workers: int = 0,  # worker processes of the `fastai` loader
     device=None,  # where batches go; default: the GPU when there is one
+    translate: int = 2,  # largest random shift of a training image, in pixels (`cached`; fastai's loader only flips)
 ) -> DataLoaders:
     "fastai `DataLoaders` over the train and valid splits of `samples`, with `dls.stats` = (mean, std)."
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -252,7 +253,7 @@ def dataloaders(
             )
 
         dls = DataLoaders(
-            make("train", shuffle=True, drop_last=True, augment=True),
+            make("train", shuffle=True, drop_last=True, augment=True, pad=translate),
             make("valid"),
             device=device,
         )

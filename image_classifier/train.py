@@ -63,7 +63,7 @@ class TrainParams:
     momentum: float = (
         0.9  # SGD momentum (Nesterov), or Adam's beta1; constant through the schedule
     )
-    weight_decay: float = 5e-4  # decoupled weight decay
+    weight_decay: float = 5e-4  # weight decay (L2 with SGD, decoupled with Adam)
     num_epochs: int = 5  # passes over the training split
     batch_size: int = 64  # images per optimizer step
     num_workers: int = 0  # DataLoader worker processes (fastai loader only)
@@ -78,6 +78,9 @@ class TrainParams:
     )
     optimizer: str = "sgd"  # `sgd` (Nesterov) or `adam`
     label_smoothing: float = 0.2  # label smoothing of the cross-entropy loss (0: none)
+    translate: int = (
+        2  # largest random shift of a training image, in pixels (cached loader; 1 suits short runs)
+    )
     precision: str = (
         "auto"  # `auto` (bf16 where supported, else fp16 on GPU; bf16 on CPU), `fp32`, `bf16`, `fp16`
     )
@@ -477,14 +480,9 @@ def _fit(
     "Fit (from `checkpoint` if given) and write the results into `run_dir`."
     seed_everything(params.seed)
     dls = dataloaders(
-        samples,
-        data_info["fingerprint"],
-        params.img_size,
-        params.batch_size,
-        params.seed,
-        params.loader,
-        params.num_workers,
-    )
+        samples, data_info["fingerprint"], params.img_size, params.batch_size, params.seed, params.loader, params.num_workers,
+        translate=params.translate,
+    )  # fmt: skip
     learn = build_learner(params, dls, run_dir)
     start = checkpoint["epoch"] + 1 if checkpoint else 0
     best = (
