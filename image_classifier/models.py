@@ -120,13 +120,19 @@ class AirNet(nn.Module):
     def logits(self, x):
         return self.forward_head(self.forward_features(x))
 
+    def mirrored_logits(self, x):
+        "The logits of `x` and of its mirror image, averaged."
+        return (self.logits(x) + self.logits(x.flip(3))) / 2
+
     def forward(self, x):
         if self.training or not self.tta:
             return self.logits(x)
-        pair = lambda x: (self.logits(x) + self.logits(x.flip(3))) / 2  # noqa: E731
         if self.tta == 1:
-            return pair(x)
-        return pair(x) / 2 + (pair(_shift(x, -1, -1)) + pair(_shift(x, 1, 1))) / 4
+            return self.mirrored_logits(x)
+        moved = self.mirrored_logits(_shift(x, -1, -1)) + self.mirrored_logits(
+            _shift(x, 1, 1)
+        )
+        return self.mirrored_logits(x) / 2 + moved / 4
 
 # %% ../nbs/02_models.ipynb #ff93ebf5
 @register_model
