@@ -37,8 +37,10 @@ def iter_images(
             raise UserError(f"{item}: no such file or folder")
 
 # %% ../nbs/04b_inference.ipynb #297165db
-def torch_backend(run_dir: Path, device: str = "cpu", precision: str = "fp32"):
-    "(predict function, model info) for the run's PyTorch model, in `fp32` or `bf16` (autocast)."
+def torch_backend(
+    run_dir: Path, device: str = "cpu", precision: str = "fp32", tta: int = None
+):
+    "(predict function, model info) for the run's PyTorch model, in `fp32` or `bf16` (autocast), at `tta` views."
     import torch
 
     from image_classifier.experiments import load_run
@@ -46,6 +48,16 @@ def torch_backend(run_dir: Path, device: str = "cpu", precision: str = "fp32"):
     if precision not in ("fp32", "bf16"):
         raise UserError(f"precision must be fp32 or bf16, not {precision!r}")
     model, info = load_run(run_dir, device)
+    if tta is not None:
+        if not hasattr(model, "tta"):
+            raise UserError(
+                f"--tta is for nets with built-in test-time views (airnet); {info['arch']} has none"
+            )
+        if tta not in (0, 1, 2):
+            raise UserError(
+                f"--tta must be 0 (the image), 1 (and its mirror image) or 2 (and both moved a pixel), not {tta}"
+            )
+        model.tta = tta
     model = model.to(memory_format=torch.channels_last)
     autocast = torch.autocast(
         torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"
@@ -199,6 +211,7 @@ def image_classifier_predict(
     device: str = "cpu",  # cpu, cuda, cuda:1, ...
     backend: str = "torch",  # torch (the run's model.pth) or onnx (model.onnx through onnxruntime)
     precision: str = "fp32",  # torch backend: fp32, or bf16 (about 2× faster on CPUs with bfloat16 instructions)
+    tta: int = None,  # airnet's views per image: 0 (the image), 1 (and its mirror), 2 (and both moved; default, 3× the cost)
 ):
     "Label images with a run's model: a CSV row per image, unreadable files listed with the reason."
     try:
@@ -208,11 +221,11 @@ def image_classifier_predict(
             )
         if backend not in ("torch", "onnx"):
             raise UserError(f"--backend must be torch or onnx, not {backend!r}")
-        if backend == "onnx" and precision != "fp32":
+        if backend == "onnx" and (precision != "fp32" or tta is not None):
             raise UserError(
-                "--precision is for the torch backend; --backend onnx runs the exported fp32 model"
+                "--precision and --tta are for the torch backend; --backend onnx runs the model as exported"
             )
-        backend_args = dict(precision=precision) if backend == "torch" else {}
+        backend_args = dict(precision=precision, tta=tta) if backend == "torch" else {}
         predict, info = (torch_backend if backend == "torch" else onnx_backend)(
             Path(run), device, **backend_args
         )
