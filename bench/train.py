@@ -128,8 +128,9 @@ def ours(args):
     )
     done.check_returncode()
     run = experiments / "default" / "bench"
-    print((run / "metrics.csv").read_text())
-    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    history = (run / "metrics.csv").read_text()
+    print(history)
+    rows = list(csv.DictReader(history.splitlines()))
     fit = sum(float(r["seconds"]) for r in rows) / 60
     acc = json.loads((run / "metrics.json").read_text())["valid"]["accuracy"]
     print(f"ours: {args.arch}, {args.epochs} epochs: {fit:.2f} min of training (fit, with per-epoch validation), "
