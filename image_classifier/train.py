@@ -26,7 +26,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam, OptimWrapper
-from fastai.torch_core import num_distrib, rank_distrib
+from fastai.torch_core import num_distrib, rank_distrib, trainable_params
 
 from .checks import checked_samples
 from image_classifier.core import (
@@ -42,6 +42,7 @@ from .experiments import new_run_dir, write_json, write_yaml
 from .loaders import dataloaders
 from .metrics import classification_metrics
 from .models import create_model
+from .optim import Muon, filter_groups
 from .plots import plot_confusion_matrix, plot_metrics
 
 # %% ../nbs/04_train.ipynb #fecc0a14
@@ -76,7 +77,13 @@ class TrainParams:
     loader: str = (
         "cached"  # `cached`: decode once, augment batches; `fastai`: fastai's per-image pipeline
     )
-    optimizer: str = "sgd"  # `sgd` (Nesterov) or `adam`
+    optimizer: str = (
+        "sgd"  # `sgd` (Nesterov), `adam`, or `muon` (Muon on conv filters, Nesterov SGD on the rest)
+    )
+    muon_learning_rate: float = (
+        0.1  # `muon`: peak learning rate of the conv filters' orthogonalised steps (filter norm: √channels)
+    )
+    muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the conv filters
     label_smoothing: float = 0.2  # label smoothing of the cross-entropy loss (0: none)
     translate: int = (
         2  # largest random shift of a training image, in pixels (cached loader; 1 suits short runs)
@@ -277,7 +284,20 @@ def _opt_func(params: TrainParams):
         )
     if params.optimizer == "adam":
         return partial(Adam, mom=params.momentum)
-    raise UserError(f"--optimizer must be `sgd` or `adam`, not {params.optimizer!r}")
+    if params.optimizer == "muon":
+        return partial(OptimWrapper, opt=Muon)
+    raise UserError(
+        f"--optimizer must be `sgd`, `adam` or `muon`, not {params.optimizer!r}"
+    )
+
+
+def _peak_hypers(params: TrainParams) -> tuple:
+    "(peak learning rate, momentum) for `fit_one_cycle`: per `filter_groups` group with Muon, else one each."
+    if params.optimizer == "muon":
+        return np.array([params.muon_learning_rate, params.learning_rate]), np.array(
+            [params.muon_momentum, params.momentum]
+        )
+    return params.learning_rate, params.momentum
 
 
 def _precision_cbs(precision: str, device: torch.device) -> list:
@@ -323,11 +343,17 @@ def build_learner(
         LabelSmoothingCrossEntropyFlat(eps=smooth) if smooth else CrossEntropyLossFlat()
     )
     cbs = [EpochSeed(params.seed)] + _precision_cbs(params.precision, dls.device)
+    muon = params.optimizer == "muon"
+    if muon and not filter_groups(model)[0]:
+        raise UserError(
+            f"--optimizer muon steps conv filters, and {params.arch} has none to train: use --optimizer sgd"
+        )
     return Learner(
         dls,
         model,
         loss_func=loss,
         opt_func=_opt_func(params),
+        splitter=filter_groups if muon else trainable_params,
         metrics=accuracy,
         path=run_dir,
         model_dir=".",
@@ -506,14 +532,14 @@ def _fit(
     if quiet:
         learn.remove_cb(ProgressCallback)
         learn.logger = lambda *args: None
-    moms = (params.momentum,) * 3
+    peak_lr, momentum = _peak_hypers(params)
     plain = (
         [PlainValidation()] if hasattr(learn.model, "tta") else []
     )  # a fit callback: `get_preds` fires before_fit too
     learn.fit_one_cycle(
         params.num_epochs,
-        params.learning_rate,
-        moms=moms,
+        peak_lr,
+        moms=(momentum,) * 3,
         wd=params.weight_decay,
         cbs=[keeper, *plain, *cbs],
         start_epoch=start,
