@@ -89,7 +89,7 @@ def image_classifier_trainer(
     valid_pct: float = 0.2,  # held out for validation when the data has no valid/ or val/ folder
     loader: str = "cached",  # `cached`: decode once, augment batches (fast); `fastai`: decode every epoch
     optimizer: str = "sgd",  # `sgd` (Nesterov), `adam`, or `muon` (Muon on conv filters, Nesterov SGD on the rest)
-    muon_learning_rate: float = 0.1,  # with `muon`: peak learning rate of the conv filters (orthogonalised steps)
+    muon_learning_rate: float = 0.06,  # with `muon`: peak learning rate of the conv filters (orthogonalised steps)
     muon_momentum: float = 0.6,  # with `muon`: Nesterov momentum of the conv filters
     label_smoothing: float = 0.2,  # label smoothing of the loss (0: none)
     translate: int = 2,  # largest random shift of a training image, in pixels (cached loader; 1 suits short runs)

@@ -81,7 +81,7 @@ class TrainParams:
         "sgd"  # `sgd` (Nesterov), `adam`, or `muon` (Muon on conv filters, Nesterov SGD on the rest)
     )
     muon_learning_rate: float = (
-        0.1  # `muon`: peak learning rate of the conv filters' orthogonalised steps (filter norm: √channels)
+        0.06  # `muon`: peak learning rate of the conv filters' orthogonalised steps (filter norm: √channels)
     )
     muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the conv filters
     label_smoothing: float = 0.2  # label smoothing of the cross-entropy loss (0: none)
