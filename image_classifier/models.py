@@ -48,9 +48,8 @@ class Whiten(nn.Conv2d):
     def __init__(self, in_chans, eps=5e-4):
         super().__init__(in_chans, 2 * in_chans * 4, 2, padding=0, bias=True)
         self.weight.requires_grad_(False)
-        self.bias.requires_grad_(
-            False
-        )  # zero, and kept so that earlier runs' weights still load
+        # The bias stays zero; it is kept so that earlier runs' weights still load.
+        self.bias.requires_grad_(False)
         self.eps = eps
 
     @torch.no_grad()

@@ -18,11 +18,13 @@ def orthogonalize(
     a, b, c = 3.4445, -4.7750, 2.0315
     x = g.bfloat16()
     x = x / (x.norm() + eps)
-    wide = x.T if g.size(0) > g.size(1) else x
+    # Iterate on the wide orientation, whose Gram matrix is the smaller one.
+    tall = g.size(0) > g.size(1)
+    wide = x.T if tall else x
     for _ in range(steps):
         gram = wide @ wide.T
         wide = a * wide + (b * gram + c * gram @ gram) @ wide
-    return (wide.T if g.size(0) > g.size(1) else wide).to(g.dtype)
+    return (wide.T if tall else wide).to(g.dtype)
 
 # %% ../nbs/02a_optim.ipynb #8eb477e1
 class Muon(torch.optim.Optimizer):
