@@ -2,6 +2,7 @@
 and Git LFS stores exactly the binary outputs of a committed run."""
 
 import inspect
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +33,81 @@ def test_training_form_passes_only_real_trainer_flags():
     for name in inputs:
         if name in cli:
             assert name in flags, f"input {name} is never passed to the trainer"
+
+
+def run_step(name, cwd, **env):
+    "Run the `run:` script of the training job's step `name` in `cwd` as a runner would (bash -e)."
+    step = next(
+        s
+        for s in workflow("training.yaml")["jobs"]["train"]["steps"]
+        if s.get("name") == name
+    )
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=cwd,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_training_form_passes_only_the_fields_filled_in(tmp_path):
+    "An empty field is not passed, so the config's value (or the trainer's default) stands."
+    fake = tmp_path / "docker" / "train.sh"  # prints what the image would be given
+    fake.parent.mkdir()
+    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    form = dict(
+        EXPERIMENT="e", RUN="r", DATASET_FOLDER="data/cifar", ARCH="", NUM_EPOCHS=""
+    )
+    form |= dict(BATCH_SIZE="", SEED="", LEARNING_RATE="0.8")
+    done = run_step("Train", tmp_path, CONFIG="experiments/e/old/params.yaml", **form)
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.split()
+        == ["image_classifier:ci"]
+        + (
+            "--experiment_name e --run_name r --dataset_folder data/cifar"
+            " --config experiments/e/old/params.yaml --learning_rate 0.8"
+        ).split()
+    )
+    done = run_step("Train", tmp_path, CONFIG="", **form | dict(SEED="7"))
+    assert "--config" not in done.stdout.split() and done.stdout.split()[-2:] == [
+        "--seed",
+        "7",
+    ]
+
+
+def test_training_form_refuses_a_bad_dataset_or_config(tmp_path):
+    "No checksum, no download; a config outside what the container sees, or missing, is refused."
+    env = dict(GITHUB_ENV=str(tmp_path / "github_env"))
+    params = tmp_path / "experiments" / "e" / "old" / "params.yaml"
+    params.parent.mkdir(parents=True)
+    params.write_text("arch: airnet\n")
+    for dataset, config, error in [
+        ("https://example.org/d.tar.gz", "", "ends in #sha256="),
+        ("https://example.org/d.tar.gz#sha256=abc", "", "ends in #sha256="),
+        ("digits", "../params.yaml", "is not a .yaml file under experiments/ or data/"),
+        ("digits", "experiments/e/new/params.yaml", "does not exist"),
+    ]:
+        done = run_step(
+            "Dataset and config", tmp_path, DATASET=dataset, CONFIG=config, **env
+        )
+        assert done.returncode == 1 and error in done.stdout, (
+            dataset,
+            config,
+            done.stdout,
+        )
+    (tmp_path / "github_env").unlink()
+    done = run_step(
+        "Dataset and config",
+        tmp_path,
+        DATASET="digits",
+        CONFIG="experiments/e/old/params.yaml",
+        **env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "github_env").read_text() == "DATASET_FOLDER=digits\n"
 
 
 def test_inputs_never_expand_inside_shell():
