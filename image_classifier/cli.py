@@ -80,6 +80,7 @@ def image_classifier_trainer(
     arch: str = "airnet",  # model: one of ours (airnet, ...) or any timm architecture (resnet18, ...)
     img_size: int = 32,  # side of the square input, in pixels
     learning_rate: float = 0.05,  # peak learning rate of the one-cycle schedule
+    warmup_pct: float = 0.25,  # share of the steps over which the learning rate rises to its peak
     momentum: float = 0.9,  # SGD (Nesterov) momentum, or Adam's beta1
     weight_decay: float = 5e-4,  # weight decay (L2 with SGD, decoupled with Adam)
     num_epochs: int = 5,  # passes over the training split

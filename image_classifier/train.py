@@ -61,6 +61,9 @@ class TrainParams:
     arch: str = "airnet"  # model name: ours (`list_models()`) or any timm architecture
     img_size: int = 32  # side of the square input, in pixels
     learning_rate: float = 0.05  # peak learning rate of the one-cycle schedule
+    warmup_pct: float = (
+        0.25  # share of the steps over which the learning rate rises to its peak (fastai's pct_start)
+    )
     momentum: float = (
         0.9  # SGD momentum (Nesterov), or Adam's beta1; constant through the schedule
     )
@@ -293,6 +296,10 @@ def _opt_func(params: TrainParams):
 
 def _peak_hypers(params: TrainParams) -> tuple:
     "(peak learning rate, momentum) for `fit_one_cycle`: per `filter_groups` group with Muon, else one each."
+    if not 0 <= params.warmup_pct < 1:
+        raise UserError(
+            f"--warmup_pct is the share of the steps spent warming up, from 0 to below 1, not {params.warmup_pct}"
+        )
     if params.optimizer == "muon":
         return np.array([params.muon_learning_rate, params.learning_rate]), np.array(
             [params.muon_momentum, params.momentum]
@@ -539,6 +546,7 @@ def _fit(
     learn.fit_one_cycle(
         params.num_epochs,
         peak_lr,
+        pct_start=params.warmup_pct,
         moms=(momentum,) * 3,
         wd=params.weight_decay,
         cbs=[keeper, *plain, *cbs],
