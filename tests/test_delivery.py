@@ -20,14 +20,19 @@ def workflow(name):
     return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
 
 
+def train_step(name):
+    "The step called `name` of training.yaml's train job."
+    steps = workflow("training.yaml")["jobs"]["train"]["steps"]
+    return next(s for s in steps if s.get("name") == name)
+
+
 def test_training_form_passes_only_real_trainer_flags():
     wf = workflow("training.yaml")
     inputs = wf[True]["workflow_dispatch"]["inputs"]  # YAML reads the key `on` as True
     assert (
         len(inputs) <= 10
     ), "GitHub Enterprise Server before 2025 allows 10 dispatch inputs"
-    train = next(s for s in wf["jobs"]["train"]["steps"] if s.get("name") == "Train")
-    flags = re.findall(r"--([a-z_]+)", train["run"])
+    flags = re.findall(r"--([a-z_]+)", train_step("Train")["run"])
     cli = set(inspect.signature(image_classifier_trainer).parameters)
     assert flags and set(flags) <= cli, sorted(set(flags) - cli)
     for name in inputs:
@@ -37,13 +42,8 @@ def test_training_form_passes_only_real_trainer_flags():
 
 def run_step(name, cwd, **env):
     "Run the `run:` script of the training job's step `name` in `cwd` as a runner would (bash -e)."
-    step = next(
-        s
-        for s in workflow("training.yaml")["jobs"]["train"]["steps"]
-        if s.get("name") == name
-    )
     return subprocess.run(
-        ["bash", "-e", "-c", step["run"]],
+        ["bash", "-e", "-c", train_step(name)["run"]],
         cwd=cwd,
         env=os.environ | env,
         capture_output=True,
