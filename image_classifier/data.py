@@ -207,19 +207,31 @@ def read_cifar_batch(
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 
+def _cifar_names(path: Path) -> list:
+    "The class names in a CIFAR-10 batches.meta, loaded without running code."
+    try:
+        with open(path, "rb") as f:
+            names = _ArraysOnlyUnpickler(f, encoding="bytes").load()[b"label_names"]
+        return [n.decode() for n in names]
+    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError, ValueError) as e:  # fmt: skip
+        raise UserError(f"{path}: not a CIFAR-10 batches.meta ({type(e).__name__}: {e})") from None  # fmt: skip
+
+
 def scan_cifar(
     root: Path,  # folder with data_batch_1..5, test_batch and batches.meta
     valid_pct: float = 0.1,  # of the training batches held out for validation
     seed: int = 42,  # seed of that split
 ) -> list:
     "The `Sample`s of CIFAR-10 python batches: train/valid from the data batches, test from test_batch."
-    with open(root / "batches.meta", "rb") as f:
-        names = [
-            n.decode()
-            for n in _ArraysOnlyUnpickler(f, encoding="bytes").load()[b"label_names"]
-        ]
+    names = _cifar_names(root / "batches.meta")
+
+    def name(y, path):
+        if not (isinstance(y, int) and 0 <= y < len(names)):
+            raise UserError(f"{path}: label {y!r} is not one of the {len(names)} in batches.meta")  # fmt: skip
+        return names[y]
+
     train = [
-        (root / b, i, names[y])
+        (root / b, i, name(y, root / b))
         for b in CIFAR_TRAIN
         if (root / b).exists()
         for i, y in enumerate(read_cifar_batch(root / b)[1])
@@ -230,7 +242,7 @@ def scan_cifar(
     ]
     if (root / "test_batch").exists():
         samples += [
-            Sample(root / "test_batch", names[y], "test", i)
+            Sample(root / "test_batch", name(y, root / "test_batch"), "test", i)
             for i, y in enumerate(read_cifar_batch(root / "test_batch")[1])
         ]
     return samples
