@@ -9,14 +9,13 @@ __all__ = ['iter_images', 'torch_backend', 'onnx_backend', 'normalise_batch', 'p
 # %% ../nbs/04b_inference.ipynb #96fa8531
 import csv
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from fastcore.script import call_parse
 
-from .core import UserError, atomic_write
+from .core import UserError, atomic_write, run_command
 from .data import IMAGE_EXTENSIONS, ImageError, fit_square, read_image
 
 # %% ../nbs/04b_inference.ipynb #9cda5ead
@@ -196,11 +195,6 @@ def export_onnx(
     return dict(images=len(images), max_abs_diff=diff)
 
 # %% ../nbs/04b_inference.ipynb #1fa66153
-def _fail(e: UserError):
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-
-
 @call_parse
 def image_classifier_predict(
     run: str = None,  # a finished run folder: experiments/<experiment>/<run>
@@ -214,7 +208,8 @@ def image_classifier_predict(
     tta: int = None,  # airnet's views per image: 0 (the image), 1 (and its mirror), 2 (and both moved; default, 3× the cost)
 ):
     "Label images with a run's model: a CSV row per image, unreadable files listed with the reason."
-    try:
+
+    def _go():
         if not run or not data:
             raise UserError(
                 "give the run and the images: --run experiments/<experiment>/<run> --data <folder or files>"
@@ -229,9 +224,11 @@ def image_classifier_predict(
         predict, info = (torch_backend if backend == "torch" else onnx_backend)(
             Path(run), device, **backend_args
         )
+        if not Path(output).parent.is_dir() or Path(output).is_dir():
+            raise UserError(f"--output {output}: give a file in an existing folder")  # fmt: skip
         counts, errors = Counter(), 0
         tmp = Path(output).with_name(f".{Path(output).name}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", errors="surrogateescape") as f:  # any file name
             writer = csv.DictWriter(
                 f, ["path", "predicted", "probability", "top_k", "error"]
             )
@@ -243,12 +240,12 @@ def image_classifier_predict(
                 counts[row["predicted"]] += not row["error"]
                 errors += bool(row["error"])
         tmp.replace(output)
-    except UserError as e:
-        _fail(e)
-    total = sum(counts.values())
-    print(f"{total} images labelled, {errors} unreadable; written to {output}")
-    for cls, n in counts.most_common():
-        print(f"  {cls:20} {n:7} ({n / max(total, 1):.1%})")
+        total = sum(counts.values())
+        print(f"{total} images labelled, {errors} unreadable; written to {output}")
+        for cls, n in counts.most_common():
+            print(f"  {cls:20} {n:7} ({n / max(total, 1):.1%})")
+
+    run_command(_go)
 
 
 @call_parse
@@ -258,16 +255,17 @@ def image_classifier_export(
     check_data: str = None,  # a folder of images to check the export on (default: random inputs)
 ):
     "Export a run's model to ONNX (dynamic batch), checked against PyTorch."
-    try:
+
+    def _go():
         if not run:
             raise UserError("give the run: --run experiments/<experiment>/<run>")
         if format != "onnx":
             raise UserError(f"--format {format!r} is not supported: use onnx")
         files = list(iter_images([check_data])) if check_data else []
         res = export_onnx(Path(run), files)
-    except UserError as e:
-        _fail(e)
-    checked = f"{res['images']} of your images" if res["images"] else "random inputs"
-    print(
-        f"{Path(run) / 'model.onnx'} written; ONNX and PyTorch differ by at most {res['max_abs_diff']:.2g} on {checked}"
-    )
+        checked = f"{res['images']} of your images" if res["images"] else "random inputs"  # fmt: skip
+        print(
+            f"{Path(run) / 'model.onnx'} written; ONNX and PyTorch differ by at most {res['max_abs_diff']:.2g} on {checked}"
+        )
+
+    run_command(_go)

@@ -4,10 +4,12 @@
 
 # %% auto #0
 __all__ = ['TrainParams', 'load_params', 'load_pretrained', 'EpochSeed', 'Autocast', 'PlainValidation', 'RunKeeper',
-           'build_learner', 'GlooDistributedDL', 'CPUDistributedTrainer', 'ShardReport', 'evaluate', 'train', 'resume']
+           'build_learner', 'GlooDistributedDL', 'CPUDistributedTrainer', 'ShardReport', 'evaluate', 'FiniteLoss',
+           'train', 'resume']
 
 # %% ../nbs/04_train.ipynb #0e8bfbf8
 import logging
+import math
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -38,10 +40,17 @@ from image_classifier.core import (
     seed_everything,
 )
 from .data import resolve_dataset
-from .experiments import new_run_dir, write_json, write_yaml
+from image_classifier.experiments import (
+    new_run_dir,
+    read_record,
+    run_status,
+    set_status,
+    write_json,
+    write_yaml,
+)
 from .loaders import dataloaders
 from .metrics import classification_metrics
-from .models import create_model
+from .models import create_model, known_model
 from .optim import Muon, filter_groups
 from .plots import plot_confusion_matrix, plot_metrics
 
@@ -50,76 +59,129 @@ _log = logging.getLogger(
     "image_classifier.train"
 )  # a run adds its train.log to "image_classifier"
 
-# %% ../nbs/04_train.ipynb #cdf7efd9
+# %% ../nbs/04_train.ipynb #efc56e86
 @dataclass
 class TrainParams:
     "Everything that decides a training run's result."
 
-    dataset_folder: str = (
-        "digits"  # image folder, CIFAR-10 batch folder, or `digits` (the embedded set)
-    )
-    arch: str = "airnet"  # model name: ours (`list_models()`) or any timm architecture
+    dataset_folder: str = "digits"  # image folder, CIFAR-10 batches, or `digits`
+    arch: str = "airnet"  # model: ours (airnet, ...) or any timm name (resnet18, ...)
     img_size: int = 32  # side of the square input, in pixels
     learning_rate: float = 0.05  # peak learning rate of the one-cycle schedule
-    warmup_pct: float = (
-        0.25  # share of the steps over which the learning rate rises to its peak (fastai's pct_start)
-    )
-    momentum: float = (
-        0.9  # SGD momentum (Nesterov), or Adam's beta1; constant through the schedule
-    )
+    warmup_pct: float = 0.25  # share of the steps warming up to the peak
+    momentum: float = 0.9  # SGD (Nesterov) momentum, or Adam's beta1
     weight_decay: float = 5e-4  # weight decay (L2 with SGD, decoupled with Adam)
     num_epochs: int = 5  # passes over the training split
     batch_size: int = 64  # images per optimizer step
     num_workers: int = 0  # DataLoader worker processes (fastai loader only)
-    seed: int = (
-        42  # seed of the split, the initial weights, the shuffling and augmentation
-    )
-    valid_pct: float = (
-        0.2  # held out for validation when the data has no validation split
-    )
-    loader: str = (
-        "cached"  # `cached`: decode once, augment batches; `fastai`: fastai's per-image pipeline
-    )
-    optimizer: str = (
-        "sgd"  # `sgd` (Nesterov), `adam`, or `muon` (Muon on conv filters, Nesterov SGD on the rest)
-    )
-    muon_learning_rate: float = (
-        0.06  # `muon`: peak learning rate of the conv filters' orthogonalised steps (filter norm: √channels)
-    )
-    muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the conv filters
-    label_smoothing: float = 0.2  # label smoothing of the cross-entropy loss (0: none)
-    translate: int = (
-        2  # largest random shift of a training image, in pixels (cached loader; 1 suits short runs)
-    )
-    precision: str = (
-        "auto"  # `auto` (bf16 where supported, else fp16 on GPU; bf16 on CPU), `fp32`, `bf16`, `fp16`
-    )
-    monitor: str = (
-        "valid_loss"  # metric that picks the best epoch: `valid_loss` or `accuracy`
-    )
-    patience: int = (
-        0  # stop after this many epochs without improvement (0: never stop early)
-    )
-    keep_best: bool = True  # end with the best epoch's weights rather than the last
-    pretrained: bool = (
-        False  # start from timm's published weights (downloads them once)
-    )
-    pretrained_model: str = (
-        ""  # start from an earlier run's weights: a run folder or a model.pth
+    seed: int = 42  # seed of the split, weights, shuffling and augmentation
+    valid_pct: float = 0.2  # held out for validation when there is no valid/
+    loader: str = "cached"  # `cached` (decode once) or `fastai` (decode every epoch)
+    optimizer: str = "sgd"  # `sgd` (Nesterov), `adam`, or `muon` (on conv filters)
+    muon_learning_rate: float = 0.06  # `muon`: peak learning rate of the filters
+    muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the filters
+    label_smoothing: float = 0.2  # label smoothing of the loss (0: none)
+    translate: int = 2  # largest random shift of a training image, in pixels
+    precision: str = "auto"  # auto (bf16 on CPU, bf16/fp16 on GPU), fp32, bf16, fp16
+    monitor: str = "valid_loss"  # what picks the best epoch: valid_loss or accuracy
+    patience: int = 0  # stop after this many epochs without improvement (0: never)
+    keep_best: bool = True  # end with the best epoch's weights, not the last
+    pretrained: bool = False  # start from timm's published weights (downloads them)
+    pretrained_model: str = ""  # start from an earlier run: its folder or a model.pth
+
+    def __post_init__(self):
+        for f in fields(self):
+            setattr(self, f.name, _typed(f.name, f.type, getattr(self, f.name)))
+        for name, (ok, what) in _RULES.items():
+            if not ok(getattr(self, name)):
+                raise UserError(f"--{name} must be {what}, not {getattr(self, name)!r}")
+        known_model(self.arch)
+
+# %% ../nbs/04_train.ipynb #bf94266e
+def _choice(*options):
+    return lambda v: v in options, " or ".join(options)
+
+
+def _between(low, high, what, high_open=False):
+    return (lambda v: low <= v and (v < high if high_open else v <= high)), what
+
+
+_POSITIVE = (lambda v: 0 < v <= 1e3), "above 0 (and at most 1000)"
+
+_RULES = dict(
+    dataset_folder=(bool, "a folder (not empty)"),
+    img_size=_between(8, 2048, "from 8 to 2048 pixels"),
+    learning_rate=_POSITIVE,
+    warmup_pct=_between(0, 1, "a share from 0 to below 1", high_open=True),
+    momentum=_between(0, 1, "from 0 to below 1", high_open=True),
+    weight_decay=_between(0, 10, "from 0 to 10"),
+    num_epochs=_between(1, 100_000, "at least 1"),
+    batch_size=_between(1, 1_000_000, "at least 1"),
+    num_workers=_between(0, 1024, "0 or more"),
+    seed=_between(0, 2**32 - 1, "from 0 to 2**32 - 1"),
+    valid_pct=_between(0, 1, "a share from 0 to below 1", high_open=True),
+    loader=_choice("cached", "fastai"),
+    optimizer=_choice("sgd", "adam", "muon"),
+    muon_learning_rate=_POSITIVE,
+    muon_momentum=_between(0, 1, "from 0 to below 1", high_open=True),
+    label_smoothing=_between(0, 1, "from 0 to below 1", high_open=True),
+    translate=_between(0, 64, "from 0 to 64 pixels"),
+    precision=_choice("auto", "fp32", "bf16", "fp16"),
+    monitor=_choice("valid_loss", "accuracy"),
+    patience=_between(0, 100_000, "0 or more"),
+)
+
+
+def _typed(name: str, kind: type, value):
+    "`value` as a `kind` (bool, int, float or str), or a `UserError` naming the setting."
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is float and isinstance(value, str):  # YAML reads `1e-3` as text
+        try:
+            value, number = float(value), True
+        except ValueError:
+            pass
+    if kind is float and number and math.isfinite(value):
+        return float(value)
+    if kind is int and number and float(value).is_integer():
+        return int(value)
+    if kind in (bool, str) and isinstance(value, kind):
+        return value
+    what = dict(float="a finite number", int="a whole number", bool="true or false")
+    raise UserError(
+        f"--{name} must be {what.get(kind.__name__, 'text')}, not {value!r}"
     )
 
-# %% ../nbs/04_train.ipynb #b6c0d918
+# %% ../nbs/04_train.ipynb #fd7f90ae
 def load_params(
     path: Path,  # a params.yaml (or --config file) of TrainParams keys
 ) -> dict:
-    "The TrainParams fields in a YAML file; an unknown key is an error naming it."
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    "The TrainParams fields in a YAML file, checked; any problem is a `UserError` naming the file."
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(
+            f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})"
+        ) from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise UserError(f"{path}: not valid YAML{line}: {getattr(e, 'problem', e)}") from None  # fmt: skip
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{path}: must be a mapping of settings (`learning_rate: 0.1`), not a {type(data).__name__}"
+        )
     known = {f.name for f in fields(TrainParams)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(map(str, set(data) - known))
     if unknown:
         raise UserError(
             f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+    try:
+        TrainParams(**data)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
     return data
 
 # %% ../nbs/04_train.ipynb #f9862ec6
@@ -141,6 +203,10 @@ def load_pretrained(
         raise UserError(
             f"{path}: not a plain state dict loadable with weights_only=True ({type(e).__name__})"
         ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise UserError(f"{path}: not a state dict (a mapping of names to tensors)")
     own = model.state_dict()
     match = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not match:
@@ -287,19 +353,11 @@ def _opt_func(params: TrainParams):
         )
     if params.optimizer == "adam":
         return partial(Adam, mom=params.momentum)
-    if params.optimizer == "muon":
-        return partial(OptimWrapper, opt=Muon)
-    raise UserError(
-        f"--optimizer must be `sgd`, `adam` or `muon`, not {params.optimizer!r}"
-    )
+    return partial(OptimWrapper, opt=Muon)  # `muon`: TrainParams allows no other
 
 
 def _peak_hypers(params: TrainParams) -> tuple:
     "(peak learning rate, momentum) for `fit_one_cycle`: per `filter_groups` group with Muon, else one each."
-    if not 0 <= params.warmup_pct < 1:
-        raise UserError(
-            f"--warmup_pct is the share of the steps spent warming up, from 0 to below 1, not {params.warmup_pct}"
-        )
     if params.optimizer == "muon":
         return np.array([params.muon_learning_rate, params.learning_rate]), np.array(
             [params.muon_momentum, params.momentum]
@@ -312,10 +370,6 @@ def _precision_cbs(precision: str, device: torch.device) -> list:
     if precision == "auto":
         precision = (
             "bf16" if device.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16"
-        )
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise UserError(
-            f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}"
         )
     if precision == "fp32":
         return []
@@ -339,11 +393,11 @@ def build_learner(
         model, "init_whitening"
     ):  # a data-dependent first layer (models.Whiten): set from one batch
         model.init_whitening(dls.one_batch()[0].cpu())
-    if params.pretrained_model:
-        fresh = load_pretrained(model, params.pretrained_model)
-        _log.info(
-            "from %s; initialised afresh: %s", params.pretrained_model, fresh or "none"
-        )
+    fresh = (
+        load_pretrained(model, params.pretrained_model)
+        if params.pretrained_model
+        else None
+    )
     model = model.to(memory_format=torch.channels_last)
     smooth = params.label_smoothing
     loss = (
@@ -355,7 +409,7 @@ def build_learner(
         raise UserError(
             f"--optimizer muon steps conv filters, and {params.arch} has none to train: use --optimizer sgd"
         )
-    return Learner(
+    learn = Learner(
         dls,
         model,
         loss_func=loss,
@@ -366,6 +420,10 @@ def build_learner(
         model_dir=".",
         cbs=cbs,
     )
+    learn.fresh = (
+        fresh  # the weights `pretrained_model` did not give, for the run's log
+    )
+    return learn
 
 # %% ../nbs/04_train.ipynb #86ca573b
 def _checked_samples(
@@ -373,7 +431,9 @@ def _checked_samples(
     params: TrainParams,  # for the split
 ) -> tuple:
     "(usable samples, what the run records about its data), printing the files it skips."
-    usable, skipped, fp = checked_samples(root, params.valid_pct, params.seed)
+    usable, skipped, fp = checked_samples(
+        root, params.valid_pct, params.seed, params.batch_size
+    )
     for path, why in skipped[:10]:
         print(f"skipping {path}: {why}", file=sys.stderr)
     if len(skipped) > 10:
@@ -500,23 +560,76 @@ def _write_results(
     plot_metrics(run_dir / "metrics.csv", run_dir / "metrics.png")
     return results
 
-# %% ../nbs/04_train.ipynb #8dd49ffe
-def _fit(
-    params: TrainParams,
-    run_dir: Path,
-    samples: list,
-    data_info: dict,
-    quiet: bool,
-    cbs=(),
-    checkpoint=None,
-) -> Path:
-    "Fit (from `checkpoint` if given) and write the results into `run_dir`."
+# %% ../nbs/04_train.ipynb #4fcdfda7
+def _prepare(
+    params: TrainParams,  # the run's parameters
+    samples: list,  # usable `Sample`s
+    data_info: dict,  # what the run records about its data
+) -> Learner:
+    "A seeded Learner for `params`, its model checked by one forward pass; nothing is written."
     seed_everything(params.seed)
     dls = dataloaders(
         samples, data_info["fingerprint"], params.img_size, params.batch_size, params.seed, params.loader, params.num_workers,
         translate=params.translate,
     )  # fmt: skip
-    learn = build_learner(params, dls, run_dir)
+    learn = build_learner(params, dls, None)
+    x = dls.valid.one_batch()[0][:2]
+    try:
+        with torch.no_grad():
+            learn.model.eval()(x)
+    except (RuntimeError, ValueError, AssertionError, IndexError) as e:
+        why = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(
+            f"--arch {params.arch} cannot take {params.img_size}-pixel images ({why}): try another --img_size"
+        ) from None
+    learn.model.train()
+    _distribute(learn, params)
+    return learn
+
+# %% ../nbs/04_train.ipynb #e307a17b
+class FiniteLoss(Callback):
+    "Fail the run when the training loss is no longer finite (a learning rate too high, broken data)."
+
+    order = Autocast.order + 1  # after autocast has closed
+
+    def after_loss(self):
+        if self.training and not torch.isfinite(self.loss).all():
+            raise UserError(
+                f"training diverged in epoch {self.epoch} (the loss became {self.loss.item()}): "
+                "lower --learning_rate, or check the data"
+            )
+
+# %% ../nbs/04_train.ipynb #6b876441
+@contextmanager
+def _recorded(run_dir: Path):
+    "Mark the run running, then finished, failed or interrupted, as the block ends."
+    set_status(run_dir, "running")
+    try:
+        yield
+    except KeyboardInterrupt:
+        set_status(run_dir, "interrupted", "stopped by Ctrl-C or a signal: continue it with --resume")  # fmt: skip
+        raise
+    except UserError as e:
+        set_status(run_dir, "failed", str(e))
+        raise
+    except Exception as e:
+        set_status(run_dir, "failed", f"internal error: {type(e).__name__}: {e}")
+        raise
+    set_status(run_dir, "finished")
+
+# %% ../nbs/04_train.ipynb #4ddf186d
+def _fit(
+    learn: Learner,  # from `_prepare`
+    params: TrainParams,
+    run_dir: Path,
+    quiet: bool,
+    cbs=(),
+    checkpoint=None,
+) -> Path:
+    "Fit (from `checkpoint` if given) and write the results into `run_dir`."
+    learn.path = run_dir
+    if params.pretrained_model:
+        _log.info("from %s; initialised afresh: %s", params.pretrained_model, learn.fresh or "none")  # fmt: skip
     start = checkpoint["epoch"] + 1 if checkpoint else 0
     best = (
         dict(best=checkpoint["best"], best_epoch=checkpoint["best_epoch"])
@@ -535,7 +648,6 @@ def _fit(
         learn.model.load_state_dict(checkpoint["model"])
         learn.create_opt()
         learn.opt.load_state_dict(checkpoint["opt"])
-    _distribute(learn, params)
     if quiet:
         learn.remove_cb(ProgressCallback)
         learn.logger = lambda *args: None
@@ -549,7 +661,7 @@ def _fit(
         pct_start=params.warmup_pct,
         moms=(momentum,) * 3,
         wd=params.weight_decay,
-        cbs=[keeper, *plain, *cbs],
+        cbs=[keeper, FiniteLoss(), *plain, *cbs],
         start_epoch=start,
     )
     _write_results(learn, run_dir, params, keeper)
@@ -571,7 +683,7 @@ def _logged(run_dir: Path):
         log.removeHandler(handler)
         handler.close()
 
-# %% ../nbs/04_train.ipynb #2a6ebf28
+# %% ../nbs/04_train.ipynb #05e81b23
 def train(
     params: TrainParams,  # what to train, and how
     experiments_folder: Path = Path("experiments"),  # root of all run folders
@@ -581,36 +693,45 @@ def train(
     quiet: bool = False,  # hide fastai's progress bars and epoch table
     cbs: list = (),  # extra fastai callbacks for the fit
 ) -> Path:
-    "Train `params.arch` on `params.dataset_folder` and write a complete run folder; return its path."
+    "Check everything, then train `params.arch` on `params.dataset_folder` into a new run folder."
     if (
         rank_distrib() > 0
     ):  # under torchrun, rank 0 alone writes the run folder; the others write a scratch copy
         experiments_folder = Path(tempfile.mkdtemp(prefix=f"rank{rank_distrib()}-"))
+    new_run_dir(experiments_folder, experiment, run, create=False)
     root = resolve_dataset(params.dataset_folder, data_root)
     samples, data_info = _checked_samples(root, params)
+    learn = _prepare(params, samples, data_info)
     run_dir = new_run_dir(experiments_folder, experiment, run)
-    write_yaml(run_dir / "params.yaml", asdict(params))
-    write_json(
-        run_dir / "environment.json",
-        environment_info()
-        | {"git": git_info(), "seed": params.seed, "data": data_info},
-    )
-    with _logged(run_dir):
+    with _recorded(run_dir), _logged(run_dir):
+        write_yaml(run_dir / "params.yaml", asdict(params))
+        write_json(
+            run_dir / "environment.json",
+            environment_info()
+            | {"git": git_info(), "seed": params.seed, "data": data_info},
+        )
         _log.info("training %s on %s: %s", params.arch, root, asdict(params))
-        return _fit(params, run_dir, samples, data_info, quiet, cbs)
+        return _fit(learn, params, run_dir, quiet, cbs)
 
-# %% ../nbs/04_train.ipynb #021c9241
+# %% ../nbs/04_train.ipynb #2f3979cf
 def resume(
-    run_dir: Path,  # an interrupted run folder (with checkpoint.pth)
+    run_dir: Path,  # an interrupted or failed run folder (with checkpoint.pth)
     data_root: Path = Path("data"),  # where the embedded dataset is written
     quiet: bool = False,  # hide fastai's progress bars and epoch table
 ) -> Path:
-    "Continue an interrupted run from its last finished epoch, with the parameters and data it recorded."
-    run_dir = Path(run_dir)
-    if (run_dir / "metrics.json").exists():
+    "Continue an unfinished run from its last finished epoch, with the parameters and data it recorded."
+    run_dir, status = Path(run_dir), run_status(run_dir)
+    if not (run_dir / "params.yaml").is_file():
         raise UserError(
-            f"{run_dir} finished already: nothing to resume. Start a new run with another --run_name"
+            f"{run_dir}: not a run folder (no params.yaml); --resume takes --experiment_name and --run_name of an unfinished run"
         )
+    if status["status"] in ("finished", "running"):
+        what = (
+            "finished already: nothing to resume. Start a new run with another --run_name"
+            if status["status"] == "finished"
+            else "is being trained right now"
+        )
+        raise UserError(f"{run_dir} {what}")
     if not (run_dir / "checkpoint.pth").exists():
         raise UserError(
             f"{run_dir}: no checkpoint.pth, so no finished epoch to resume from; start the run again"
@@ -618,18 +739,26 @@ def resume(
     params = TrainParams(**load_params(run_dir / "params.yaml"))
     root = resolve_dataset(params.dataset_folder, data_root)
     samples, data_info = _checked_samples(root, params)
-    recorded = yaml.safe_load((run_dir / "environment.json").read_text())["data"][
-        "fingerprint"
-    ]
+    recorded = (
+        read_record(run_dir / "environment.json").get("data", {}).get("fingerprint")
+    )
     if data_info["fingerprint"] != recorded:
         raise UserError(
             f"{root} changed since {run_dir} started (fingerprint differs): resuming would mix datasets"
         )
-    checkpoint = torch.load(run_dir / "checkpoint.pth", weights_only=True)
-    _truncate_metrics(run_dir / "metrics.csv", checkpoint["epoch"])
-    with _logged(run_dir):
+    try:
+        checkpoint = torch.load(run_dir / "checkpoint.pth", weights_only=True)
+    except (
+        Exception
+    ) as e:  # torch raises UnpicklingError, RuntimeError, ... for files it refuses
+        raise UserError(
+            f"{run_dir / 'checkpoint.pth'}: unreadable ({type(e).__name__}); start the run again"
+        ) from None
+    learn = _prepare(params, samples, data_info)
+    with _recorded(run_dir), _logged(run_dir):
+        _truncate_metrics(run_dir / "metrics.csv", checkpoint["epoch"])
         _log.info("resuming %s after epoch %d", run_dir, checkpoint["epoch"])
-        return _fit(params, run_dir, samples, data_info, quiet, checkpoint=checkpoint)
+        return _fit(learn, params, run_dir, quiet, checkpoint=checkpoint)
 
 # %% ../nbs/04_train.ipynb #1fa4c09c
 def _truncate_metrics(csv: Path, last_epoch: int):
