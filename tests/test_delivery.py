@@ -1,17 +1,18 @@
 """Delivery checks that need no Docker engine and no GitHub runner: the dispatch form matches the trainer,
 and Git LFS stores exactly the binary outputs of a committed run."""
 
-import inspect
+import hashlib
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from image_classifier.cli import image_classifier_trainer
+from image_classifier.cli import trainer_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,10 +21,20 @@ def workflow(name):
     return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
 
 
+def find_step(file, job, name):
+    "The step called `name` of `job` in the workflow `file`."
+    steps = workflow(file)["jobs"][job]["steps"]
+    return next(s for s in steps if s.get("name") == name)
+
+
 def train_step(name):
     "The step called `name` of training.yaml's train job."
-    steps = workflow("training.yaml")["jobs"]["train"]["steps"]
-    return next(s for s in steps if s.get("name") == name)
+    return find_step("training.yaml", "train", name)
+
+
+def drift_step(name):
+    "The step called `name` of drift.yaml's drift job."
+    return find_step("drift.yaml", "drift", name)
 
 
 def test_training_form_passes_only_real_trainer_flags():
@@ -33,17 +44,17 @@ def test_training_form_passes_only_real_trainer_flags():
         len(inputs) <= 10
     ), "GitHub Enterprise Server before 2025 allows 10 dispatch inputs"
     flags = re.findall(r"--([a-z_]+)", train_step("Train")["run"])
-    cli = set(inspect.signature(image_classifier_trainer).parameters)
+    cli = {a.dest for a in trainer_parser()._actions} - {"help"}
     assert flags and set(flags) <= cli, sorted(set(flags) - cli)
     for name in inputs:
         if name in cli:
             assert name in flags, f"input {name} is never passed to the trainer"
 
 
-def run_step(name, cwd, **env):
-    "Run the `run:` script of the training job's step `name` in `cwd` as a runner would (bash -e)."
+def run_step(name, cwd, find=train_step, **env):
+    "Run the `run:` script of the step `name` (of the training job, or as `find` finds it) in `cwd` as a runner would (bash -e)."
     return subprocess.run(
-        ["bash", "-e", "-c", train_step(name)["run"]],
+        ["bash", "-e", "-c", find(name)["run"]],
         cwd=cwd,
         env=os.environ | env,
         capture_output=True,
@@ -51,12 +62,24 @@ def run_step(name, cwd, **env):
     )
 
 
+def fake_command(folder, name, script):
+    "An executable `folder/name` that runs the bash `script`: it stands in for a command (first on PATH, or at its path)."
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"#!/usr/bin/env bash\n{script}\n")
+    (folder / name).chmod(0o755)
+    return dict(PATH=f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def errors(done):
+    "The ::error:: lines a step printed."
+    return [line for line in done.stdout.splitlines() if line.startswith("::error::")]
+
+
 def test_training_form_passes_only_the_fields_filled_in(tmp_path):
     "An empty field is not passed, so the config's value (or the trainer's default) stands."
-    fake = tmp_path / "docker" / "train.sh"  # prints what the image would be given
-    fake.parent.mkdir()
-    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
-    fake.chmod(0o755)
+    fake_command(
+        tmp_path / "docker", "train.sh", 'printf "%s\\n" "$@"'
+    )  # what the image would be given
     form = dict(
         EXPERIMENT="e", RUN="r", DATASET_FOLDER="data/cifar", ARCH="", NUM_EPOCHS=""
     )
@@ -89,6 +112,11 @@ def test_training_form_refuses_a_bad_dataset_or_config(tmp_path):
         ("https://example.org/d.tar.gz#sha256=abc", "", "ends in #sha256="),
         ("digits", "../params.yaml", "is not a .yaml file under experiments/ or data/"),
         ("digits", "experiments/e/new/params.yaml", "does not exist"),
+        ("digits", "experiments/./e/old/params.yaml", "is not a .yaml file under"),
+        ("./mine", "", "is not a folder under data/"),
+        ("mine/../..", "", "is not a folder under data/"),
+        (".hidden", "", "is not a folder under data/"),
+        ("mine", "", "data/mine does not exist"),
     ]:
         done = run_step(
             "Dataset and config", tmp_path, DATASET=dataset, CONFIG=config, **env
@@ -108,6 +136,165 @@ def test_training_form_refuses_a_bad_dataset_or_config(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "github_env").read_text() == "DATASET_FOLDER=digits\n"
+
+
+def test_training_uses_nothing_of_a_truncated_archive(tmp_path):
+    "A URL serving a cut-off archive, given with the cut-off file's sha256: tar fails, so the step fails and data/ gets nothing."
+    images = tmp_path / "src" / "images"
+    images.mkdir(parents=True)
+    for i in range(40):
+        (images / f"{i}.png").write_bytes(
+            os.urandom(4096)
+        )  # incompressible: half the archive is half the files
+    whole = tmp_path / "whole.tar.gz"
+    with tarfile.open(whole, "w:gz") as tar:
+        tar.add(images, arcname="images")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    # The step takes only https URLs: a fake curl "downloads" $SERVED; the real sha256sum and tar run.
+    env = fake_command(
+        tmp_path / "bin",
+        "curl",
+        'while [ "$#" -gt 1 ] && [ "$1" != --output ]; do shift; done\ncp "$SERVED" "$2"',
+    )
+    env |= dict(GITHUB_ENV=str(tmp_path / "github_env"), CONFIG="")
+    env |= dict(TMPDIR=str(tmp_path / "tmp"))  # the step's temporary folder must go too
+    (tmp_path / "tmp").mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def step(served, sha):
+        url = f"https://example.org/d.tar.gz#sha256={sha}"
+        return run_step(
+            "Dataset and config", repo, DATASET=url, SERVED=str(served), **env
+        )
+
+    def sha256(path):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    for served, sha, error in [
+        (cut, sha256(cut), "the dataset archive does not extract"),
+        (cut, sha256(whole), f"the archive's sha256 is {sha256(cut)}"),
+    ]:
+        done = step(served, sha)
+        assert done.returncode != 0 and len(errors(done)) == 1, done.stdout
+        assert error in errors(done)[0], done.stdout
+        assert not (repo / "data" / "downloaded").exists()
+        assert not (tmp_path / "github_env").exists()
+        assert not any((tmp_path / "tmp").iterdir())
+    done = step(whole, sha256(whole))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(list((repo / "data" / "downloaded" / "images").iterdir())) == 40
+    assert (
+        tmp_path / "github_env"
+    ).read_text() == "DATASET_FOLDER=data/downloaded/images\n"
+    assert not any((tmp_path / "tmp").iterdir())
+
+
+def test_workflow_scripts_stop_at_the_first_failure():
+    "bash -e spares a failing command inside an && list (and a failing pipe stage): every script sets -euo pipefail."
+    for name in ("training.yaml", "drift.yaml"):
+        for job in workflow(name)["jobs"].values():
+            for step in job["steps"]:
+                if "run" in step:
+                    assert step["run"].startswith("set -euo pipefail\n"), (
+                        name,
+                        step["name"],
+                    )
+
+
+def test_drift_refuses_paths_outside_experiments_and_data(tmp_path):
+    "No '.', '..' or hidden component in run or data, checked right after the checkout, before anything else runs."
+    steps = workflow("drift.yaml")["jobs"]["drift"]["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    assert steps[1]["name"] == "Check the run and the data"
+    (tmp_path / "experiments" / "e" / "r").mkdir(parents=True)
+    (tmp_path / "data" / "new").mkdir(parents=True)
+    good = dict(RUN_DIR="experiments/e/r", DATA_DIR="data/new")
+    done = run_step("Check the run and the data", tmp_path, find=drift_step, **good)
+    assert done.returncode == 0 and not errors(done), done.stdout + done.stderr
+    run_error = "is not experiments/<experiment>/<run>"
+    data_error = "is not a folder under data/"
+    for env, error in [
+        (dict(RUN_DIR="experiments/../.."), f"run 'experiments/../..' {run_error}"),
+        (dict(RUN_DIR="experiments/./x"), f"run 'experiments/./x' {run_error}"),
+        (dict(RUN_DIR="experiments/.hidden/x"), run_error),
+        (dict(RUN_DIR="experiments/e/.."), run_error),
+        (dict(RUN_DIR="experiments/e/r/"), run_error),
+        (dict(DATA_DIR="../x"), f"data '../x' {data_error}"),
+        (dict(DATA_DIR="data/../x"), data_error),
+        (dict(DATA_DIR="data/new/.."), data_error),
+        (dict(DATA_DIR="data/.hidden"), data_error),
+        (dict(DATA_DIR="data/./new"), data_error),
+        (dict(DATA_DIR="data"), data_error),
+    ]:
+        done = run_step(
+            "Check the run and the data", tmp_path, find=drift_step, **good | env
+        )
+        assert done.returncode == 1 and len(errors(done)) == 1, (env, done.stdout)
+        assert error in errors(done)[0], (env, done.stdout)
+
+
+def test_drift_on_a_fresh_repository_says_what_is_missing(tmp_path):
+    "The schedule's defaults do not exist in a new repository: one ::error:: line says so and how to set them up."
+    defaults = {
+        name: re.fullmatch(r"\$\{\{ inputs\.\w+ \|\| '(.+)' \}\}", value).group(1)
+        for name, value in workflow("drift.yaml")["env"].items()
+    }
+    assert defaults == dict(
+        RUN_DIR="experiments/default/baseline", DATA_DIR="data/incoming"
+    )
+    for present, missing in [
+        ((), ("experiments/default/baseline", "data/incoming")),
+        (("experiments/default/baseline",), ("data/incoming",)),
+    ]:
+        for folder in present:
+            (tmp_path / folder).mkdir(parents=True)
+        done = run_step(
+            "Check the run and the data", tmp_path, find=drift_step, **defaults
+        )
+        assert done.returncode == 1 and len(errors(done)) == 1, done.stdout
+        assert "Traceback" not in done.stdout + done.stderr
+        named, how = errors(done)[0].split(". ", 1)
+        for folder in defaults.values():
+            assert (folder in missing) == (folder in named), done.stdout
+        assert ("training.yaml" in named) == ("experiments/default/baseline" in missing)
+        assert "start this workflow by hand with run and data" in how
+    (tmp_path / "data" / "incoming").mkdir(parents=True)
+    done = run_step("Check the run and the data", tmp_path, find=drift_step, **defaults)
+    assert done.returncode == 0 and not errors(done), done.stdout + done.stderr
+
+
+def test_drift_step_records_its_verdict_and_fails_on_drift_or_error(tmp_path):
+    "Exit 0: none, 1: drift, 2 (usage or data) and anything else (a crash): error. The job fails on all but 0."
+    env = fake_command(tmp_path / "bin", "image_classifier_drift", 'exit "$CODE"')
+    env |= dict(RUN_DIR="experiments/e/r", DATA_DIR="data/new")
+    for code, verdict in [(0, "none"), (1, "drift"), (2, "error"), (3, "error")]:
+        output = tmp_path / f"github_output_{code}"
+        done = run_step(
+            "Drift tests",
+            tmp_path,
+            find=drift_step,
+            CODE=str(code),
+            GITHUB_OUTPUT=str(output),
+            **env,
+        )
+        assert done.returncode == code, (code, done.stdout, done.stderr)
+        assert output.read_text() == f"code={code}\nverdict={verdict}\n"
+        assert len(errors(done)) == (code != 0), done.stdout
+    job = workflow("drift.yaml")["jobs"]["drift"]
+    step_id = drift_step("Drift tests")["id"]
+    assert job["outputs"]["verdict"] == f"${{{{ steps.{step_id}.outputs.verdict }}}}"
+
+
+def test_retrain_starts_only_on_a_drift_verdict():
+    "Not on failure(): an install failure, a refused path or a crash fails the drift job too."
+    condition = workflow("drift.yaml")["jobs"]["retrain"]["if"]
+    assert "failure()" not in condition and "||" not in condition, condition
+    assert "needs.drift.outputs.verdict == 'drift'" in condition, condition
+    assert "inputs.retrain" in condition, condition
+    # The drift job fails on drift: without a status function the retrain job would be skipped.
+    assert re.search(r"!cancelled\(\)|always\(\)", condition), condition
 
 
 def test_inputs_never_expand_inside_shell():
