@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'seed_everything', 'atomic_write',
-           'atomic_torch_save', 'cache_dir', 'git_info', 'environment_info']
+           'atomic_torch_save', 'load_weights', 'cache_dir', 'git_info', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import os
@@ -118,6 +118,23 @@ def atomic_torch_save(
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write(path, buf.getvalue())
+
+# %% ../nbs/00_core.ipynb #c28f761a
+def load_weights(
+    path: Path,  # a .pth file
+    then: str = "",  # what the user can do about a refused file
+    map_location="cpu",  # where tensors go
+):
+    "What `path` holds, loaded with `weights_only=True`; a `UserError` naming the file if torch refuses it."
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (
+        Exception
+    ) as e:  # UnpicklingError, RuntimeError, EOFError, ... for files it refuses
+        raise UserError(
+            f"{path}: refused, not a plain state dict loadable with weights_only=True "
+            f"({type(e).__name__}); nothing in it was run. {then}".rstrip()
+        ) from None
 
 # %% ../nbs/00_core.ipynb #3981d44c
 def cache_dir(

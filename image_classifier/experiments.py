@@ -15,10 +15,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import torch
 import yaml
 
-from .core import UserError, atomic_write
+from .core import UserError, atomic_write, load_weights
 
 # %% ../nbs/03_experiments.ipynb #282d9ffc
 def write_json(
@@ -111,7 +110,10 @@ def new_run_dir(
             i += 1
             path = parent / f"{stamp}-{i}"
     if create:
-        path.mkdir(parents=True)
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:  # another process took the name a moment ago
+            raise UserError(f"{path} was created by another run just now: choose another --run_name") from None  # fmt: skip
         set_status(path, "running")
     return path
 
@@ -254,16 +256,7 @@ def load_run(
         raise UserError(
             f"{run_dir / 'model.json'}: unreadable or missing arch, classes or img_size; is this a run folder?"
         )
-    try:
-        state = torch.load(
-            run_dir / "model.pth", map_location=device, weights_only=True
-        )
-    except (
-        Exception
-    ) as e:  # torch raises UnpicklingError and others for files it refuses
-        raise UserError(
-            f"{run_dir / 'model.pth'}: refused, not a plain state dict ({type(e).__name__}); nothing was executed"
-        ) from None
+    state = load_weights(run_dir / "model.pth", map_location=device)
     model = create_model(
         info["arch"], num_classes=len(info["classes"]), in_chans=info.get("in_chans", 3)
     )

@@ -10,6 +10,7 @@ __all__ = ['TrainParams', 'load_params', 'load_pretrained', 'EpochSeed', 'Autoca
 # %% ../nbs/04_train.ipynb #0e8bfbf8
 import logging
 import math
+import os
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from image_classifier.core import (
     atomic_write,
     environment_info,
     git_info,
+    load_weights,
     seed_everything,
 )
 from .data import resolve_dataset
@@ -146,6 +148,8 @@ def _typed(name: str, kind: type, value):
         return int(value)
     if kind in (bool, str) and isinstance(value, kind):
         return value
+    if kind is str and isinstance(value, os.PathLike):  # a Path, from Python
+        return str(value)
     what = dict(float="a finite number", int="a whole number", bool="true or false")
     raise UserError(
         f"--{name} must be {what.get(kind.__name__, 'text')}, not {value!r}"
@@ -195,14 +199,7 @@ def load_pretrained(
         raise UserError(
             f"{path}: no such file; --pretrained_model takes a run folder or a model.pth"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        Exception
-    ) as e:  # torch raises UnpicklingError, RuntimeError, ... for files it refuses
-        raise UserError(
-            f"{path}: not a plain state dict loadable with weights_only=True ({type(e).__name__})"
-        ) from None
+    state = load_weights(path)
     if not isinstance(state, dict) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
@@ -746,14 +743,7 @@ def resume(
         raise UserError(
             f"{root} changed since {run_dir} started (fingerprint differs): resuming would mix datasets"
         )
-    try:
-        checkpoint = torch.load(run_dir / "checkpoint.pth", weights_only=True)
-    except (
-        Exception
-    ) as e:  # torch raises UnpicklingError, RuntimeError, ... for files it refuses
-        raise UserError(
-            f"{run_dir / 'checkpoint.pth'}: unreadable ({type(e).__name__}); start the run again"
-        ) from None
+    checkpoint = load_weights(run_dir / "checkpoint.pth", "Start the run again.")
     learn = _prepare(params, samples, data_info)
     with _recorded(run_dir), _logged(run_dir):
         _truncate_metrics(run_dir / "metrics.csv", checkpoint["epoch"])
