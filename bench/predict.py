@@ -12,17 +12,14 @@
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import torch
+from serve import rss_mb, start_server  # bench/serve.py
 
 from data import SHARED, unpack  # bench/data.py
 from image_classifier.data import fit_square, read_image, scan_dataset
@@ -142,26 +139,9 @@ def onnx_vs_torch(run, files):
         print(f"{name:12} {latency:17.2f} {rate:18.0f}")
 
 
-def rss_mb(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-
-
 def load_test(run, files, n_requests, clients):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    code = f"from image_classifier.serve import image_classifier_serve as s; s(run={str(run)!r}, port={port})"
-    server = subprocess.Popen([sys.executable, "-c", code])
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(run)
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         bodies = [f.read_bytes() for f in files[:50]]
         boundary = "bench-boundary"
 
