@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -108,12 +109,25 @@ SETTINGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("args,message", SETTINGS)
-def test_trainer_refuses_a_bad_setting_before_writing(env, data, tmp_path, args, message):  # fmt: skip
-    done = run(env, tmp_path, "image_classifier_trainer", "--dataset_folder", data / "good",
-               "--arch", "test_airnet", "--batch_size", "8", "--run_name", "r", *args)  # fmt: skip
-    refused(done, 2, message)
-    assert not (tmp_path / "experiments").exists()
+def trainer_refuses(env, tmp_path, cases):
+    """Each (flags, message) of `cases` through the trainer in a folder of its own, two at a time (the two
+    cores): refused with status 2 and `message`, and no experiments/ folder."""
+
+    def one(i, args):
+        cwd = tmp_path / str(i)
+        cwd.mkdir()
+        return cwd, run(env, cwd, "image_classifier_trainer", *args)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(len(cases)), [a for a, _ in cases]))
+    for (cwd, done), (args, message) in zip(results, cases):
+        refused(done, 2, message)
+        assert not (cwd / "experiments").exists(), args
+
+
+def test_trainer_refuses_a_bad_setting_before_writing(env, data, tmp_path):
+    base = ("--dataset_folder", data / "good", "--arch", "test_airnet", "--batch_size", "8", "--run_name", "r")  # fmt: skip
+    trainer_refuses(env, tmp_path, [((*base, *args), message) for args, message in SETTINGS])  # fmt: skip
 
 
 CONFIGS = [
@@ -125,13 +139,13 @@ CONFIGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name,text,message", CONFIGS)
-def test_trainer_refuses_a_bad_config_in_one_line(env, tmp_path, name, text, message):
-    if text is not None:
-        (tmp_path / name).write_text(text)
-    done = run(env, tmp_path, "image_classifier_trainer", "--config", name)
-    refused(done, 2, message)
-    assert not (tmp_path / "experiments").exists()
+def test_trainer_refuses_a_bad_config_in_one_line(env, tmp_path):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for name, text, _ in CONFIGS:
+        if text is not None:
+            (configs / name).write_text(text)
+    trainer_refuses(env, tmp_path, [(("--config", configs / name), message) for name, _, message in CONFIGS])  # fmt: skip
 
 
 DATASETS = [
@@ -144,11 +158,9 @@ DATASETS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name,args,message", DATASETS)
-def test_trainer_refuses_data_it_cannot_train_on(env, data, tmp_path, name, args, message):  # fmt: skip
-    done = run(env, tmp_path, "image_classifier_trainer", "--dataset_folder", data / name, *TINY, *args)  # fmt: skip
-    refused(done, 2, message)
-    assert not (tmp_path / "experiments").exists()
+def test_trainer_refuses_data_it_cannot_train_on(env, data, tmp_path):
+    cases = [(("--dataset_folder", data / name, *TINY, *args), message) for name, args, message in DATASETS]  # fmt: skip
+    trainer_refuses(env, tmp_path, cases)
 
 
 def test_validate_says_fatal_in_its_report_not_a_traceback(env, data, tmp_path):
