@@ -8,6 +8,7 @@ __all__ = ['SEND_FILES', 'Metrics', 'BodyLimit', 'release_free_memory', 'json_er
 # %% ../nbs/04c_serve.ipynb #73bcfca8
 import ctypes
 import re
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -119,7 +120,7 @@ class BodyLimit:
             )
             return await bad(scope, receive, send)
         # 18 digits at most: int() refuses 5,000
-        if len(length) > 18 or int(length) > self.max_bytes:
+        if len(length.lstrip(b"0")) > 18 or int(length) > self.max_bytes:
             return await self.too_large(path)(scope, receive, send)
         chunks, size = [], 0
         while True:
@@ -201,11 +202,13 @@ def json_errors(app: FastAPI, metrics: Metrics):
     app.add_exception_handler(Exception, unexpected)
 
 # %% ../nbs/04c_serve.ipynb #a1e0c00a
-def _header_pixels(f) -> int:
-    "Width × height from an image file's header, without decoding it; 0 where PIL reads no header."
+def _header_pixels(f) -> float:
+    "Width × height from an image file's header, without decoding it; 0 where PIL reads no header, inf for a bomb."
     try:
         with Image.open(f) as im:
             return im.width * im.height
+    except Image.DecompressionBombError:  # PIL's own limit, far past ours
+        return float("inf")
     except Exception:  # whatever a bad header makes PIL raise: read_image says why
         return 0
 
@@ -272,10 +275,6 @@ def create_app(
                 metrics,
                 "/predict",
             )
-        pixels = sum(_header_pixels(f.file) for f in files)
-        if pixels > max_request_pixels:
-            message = f"{pixels:,} pixels in {len(files)} images; the limit is {max_request_pixels:,} a request"
-            return _error(413, message, "too_many_pixels", metrics, "/predict")
         if (
             not running.available_tokens
             and running.statistics().tasks_waiting >= max_waiting
@@ -289,6 +288,15 @@ def create_app(
         )
 
     def decode_and_predict(files: list[UploadFile], start: float):
+        # Headers first, on this thread: a crafted header can take seconds to walk.
+        sizes = [_header_pixels(f.file) for f in files]
+        big = next((f for f, n in zip(files, sizes) if n > max_pixels), None)
+        if big is not None:
+            message = f"{big.filename}: over the {max_pixels:,} pixel limit of an image"
+            return _error(413, message, "too_many_pixels", metrics, "/predict")
+        if sum(sizes) > max_request_pixels:
+            message = f"{sum(sizes):,} pixels in {len(files)} images; the limit is {max_request_pixels:,} a request"
+            return _error(413, message, "too_many_pixels", metrics, "/predict")
         images, stats = [], []
         for f in files:
             if not f.size:
@@ -383,6 +391,12 @@ def image_classifier_serve(
     def _go():
         if not run:
             raise UserError("give a finished run folder: --run experiments/<experiment>/<run>")  # fmt: skip
+        if not 0 <= port <= 65535:
+            raise UserError(f"--port must be from 0 to 65535, not {port}")
+        try:  # a port in use or an address not here: refused now, not after loading the model
+            socket.create_server((host, port)).close()
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None  # fmt: skip
         app = create_app(Path(run), backend, max_body, max_files, max_request_pixels=max_request_pixels)  # fmt: skip
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
