@@ -271,6 +271,9 @@ def fatal_problems(
     if not usable:
         return ["no usable images"]
     fatal = [] if len(classes) >= 2 else [f"need at least two classes, found {len(classes)}"]  # fmt: skip
+    unnamed = [c for c in classes if not _is_text(c)]
+    if unnamed:  # they would end up in model.json, the pictures and every prediction
+        fatal.append(f"class folder names that are not UTF-8 text: {', '.join(map(ascii, unnamed))}; rename them")  # fmt: skip
     empty = [c for c in classes if not counts.get("train", {}).get(c)]
     if empty:
         fatal.append(f"classes with no usable training image: {', '.join(empty)}")
@@ -286,6 +289,15 @@ def fatal_problems(
             f"use --batch_size {n_train} or less"
         )
     return fatal
+
+
+def _is_text(name: str) -> bool:
+    "Whether a file name decoded to text (a byte that is not UTF-8 decodes to a lone surrogate)."
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def split_counts(

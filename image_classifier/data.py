@@ -194,14 +194,16 @@ def read_cifar_batch(
     try:
         with open(path, "rb") as f:
             d = _ArraysOnlyUnpickler(f, encoding="bytes").load()
-        images = (
-            np.asarray(d[b"data"], np.uint8)
-            .reshape(-1, 3, 32, 32)
-            .transpose(0, 2, 3, 1)
-        )
-        return np.ascontiguousarray(images), list(d[b"labels"])
-    except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:
+        data, labels = np.asarray(d[b"data"]), [int(y) for y in d[b"labels"]]
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:  # fmt: skip
         raise UserError(f"{path}: not a CIFAR-10 python batch ({e})") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):  # fmt: skip
+        raise UserError(
+            f"{path}: not a CIFAR-10 python batch (data must be N rows of 3072 uint8 values and "
+            f"N labels; found {data.dtype} {data.shape} and {len(labels)} labels)"
+        )
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
 
 # %% ../nbs/01_data.ipynb #67187979
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -318,7 +320,7 @@ def resolve_dataset(
     path = Path(dataset_folder)
     if not path.is_dir():
         raise UserError(
-            f"{path}: no such folder. Pass --dataset_folder a folder of images "
+            f"{path}: no such folder. Give a folder of images "
             "(one sub-folder per class, or train/ and valid/), or `digits` for the embedded set."
         )
     return path
