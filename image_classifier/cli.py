@@ -100,7 +100,9 @@ def _train_command(run: TrainerRun, given: dict):
         raise UserError(f"unknown setting(s) {', '.join(unknown)}; `image_classifier_trainer --help` lists them")  # fmt: skip
     folder = Path(run.experiments_folder)
     if run.resume:
-        if not run.run_name or given or run.config:
+        if not run.run_name:
+            raise UserError("--resume needs the --run_name (and --experiment_name) of the run to continue")  # fmt: skip
+        if given or run.config:
             raise UserError(
                 "--resume takes only --run_name and --experiment_name (and --experiments_folder): "
                 "the run continues with the settings it recorded"
@@ -175,6 +177,10 @@ def image_classifier_experiments(
     "List, compare and rank experiment runs."
 
     def _go():
+        if not Path(experiments_folder).is_dir():
+            raise UserError(
+                f"--experiments_folder {experiments_folder}: no such folder"
+            )
         if command == "list":
             return _table(list_runs(experiments_folder, targets or None))
         if command == "best":
@@ -278,6 +284,8 @@ def image_classifier_drift(
         folder = Path(output or f"drift-{Path(data).resolve().name}")
         if folder.exists() and not folder.is_dir():
             raise UserError(f"--output {folder} is a file: give a folder for the report")  # fmt: skip
+        if folder.resolve().is_relative_to(Path(data).resolve()):
+            raise UserError(f"--output {folder} is inside --data: its files would be read as new images next time")  # fmt: skip
         model, info = load_run(run)
         ref, meta = _reference(Path(run), model, info, batch_size)
         new = extract_features(

@@ -126,6 +126,9 @@ def load_weights(
     map_location="cpu",  # where tensors go
 ):
     "What `path` holds, loaded with `weights_only=True`; a `UserError` naming the file if torch refuses it."
+    with open(path, "rb") as f:
+        if f.read(40).startswith(b"version https://git-lfs"):
+            raise UserError(f"{path} is a Git LFS pointer, not the file: git lfs pull --include '{path}'")  # fmt: skip
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (

@@ -90,10 +90,13 @@ def new_run_dir(
     "Create and return a fresh run folder, replacing an unfinished run of that name; refuse any other."
     for name in (experiment, run):
         if name is not None and (
-            not name or Path(name).name != name or name in (".", "..")
+            not name
+            or Path(name).name != name
+            or name in (".", "..")
+            or len(os.fsencode(name)) > 200
         ):
             raise UserError(
-                f"{name!r} is not a valid experiment or run name: use one plain folder name"
+                f"{name!r} is not a valid experiment or run name: use one plain folder name (at most 200 bytes)"
             )
     parent = Path(experiments_folder) / experiment
     if run is not None:
@@ -114,6 +117,10 @@ def new_run_dir(
             path.mkdir(parents=True)
         except FileExistsError:  # another process took the name a moment ago
             raise UserError(f"{path} was created by another run just now: choose another --run_name") from None  # fmt: skip
+        except OSError as e:  # a file in the way, a read-only or special file system
+            raise UserError(
+                f"{path}: cannot create the run folder ({e.strerror}); check --experiments_folder"
+            ) from None
         set_status(path, "running")
     return path
 

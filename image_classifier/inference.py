@@ -32,6 +32,8 @@ def iter_images(
             )
         elif item.is_file():
             yield item
+        elif item.exists():
+            raise UserError(f"{item}: not an image file or a folder")
         else:
             raise UserError(f"{item}: no such file or folder")
 
@@ -46,6 +48,13 @@ def torch_backend(
 
     if precision not in ("fp32", "bf16"):
         raise UserError(f"precision must be fp32 or bf16, not {precision!r}")
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise UserError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None  # fmt: skip
+    usable = dict(cpu=True, cuda=torch.cuda.is_available(), mps=torch.backends.mps.is_available())  # fmt: skip
+    if not usable.get(kind):
+        raise UserError(f"--device {device}: there is no such device here; use cpu")
     model, info = load_run(run_dir, device)
     if tta is not None:
         if not hasattr(model, "tta"):
@@ -71,10 +80,19 @@ def torch_backend(
     return predict, info
 
 
+def _onnxruntime():
+    "The onnxruntime module, or a `UserError` saying how to install it."
+    try:
+        import onnxruntime
+
+        return onnxruntime
+    except ImportError:
+        raise UserError("ONNX needs onnxruntime: pip install onnxruntime") from None
+
+
 def onnx_backend(run_dir: Path, device: str = "cpu"):
     "(predict function, model info) for the run's exported model.onnx, through onnxruntime alone."
-    import onnxruntime as ort
-
+    ort = _onnxruntime()
     path, meta = Path(run_dir) / "model.onnx", Path(run_dir) / "onnx.json"
     if not path.exists() or not meta.exists():
         raise UserError(
@@ -153,15 +171,36 @@ def export_onnx(
     tolerance: float = 1e-4,  # largest allowed difference of probabilities
 ) -> dict:
     "Write model.onnx and onnx.json into the run folder; return the check's figures."
-    import warnings
-
-    import onnxruntime as ort
-    import torch
-
     from image_classifier.experiments import load_run
 
+    ort = _onnxruntime()
     model, info = load_run(run_dir)
-    size, tmp = info["img_size"], Path(run_dir) / ".model.onnx.tmp"
+    tmp = Path(run_dir) / ".model.onnx.tmp"
+    try:
+        diff, images = _export_checked(model, info, tmp, check_images, ort)
+    except BaseException:  # nothing half-made stays in the run folder
+        tmp.unlink(missing_ok=True)
+        raise
+    if diff > tolerance:
+        tmp.unlink()
+        raise UserError(
+            f"{run_dir}: ONNX and PyTorch probabilities differ by {diff:.2g} (> {tolerance}); export refused"
+        )
+    tmp.replace(Path(run_dir) / "model.onnx")
+    atomic_write(
+        Path(run_dir) / "onnx.json",
+        json.dumps(info | {"input": "images", "output": "logits"}, indent=2) + "\n",
+    )
+    return dict(images=images, max_abs_diff=diff)
+
+
+def _export_checked(model, info: dict, tmp: Path, check_images: list, ort) -> tuple:
+    "Export `model` to `tmp`; (largest probability difference from PyTorch, images compared on)."
+    import warnings
+
+    import torch
+
+    size = info["img_size"]
     example = torch.zeros(2, 3, size, size)
     with warnings.catch_warnings():
         warnings.simplefilter(
@@ -182,17 +221,7 @@ def export_onnx(
     diff = float(
         np.abs(np.exp(ours) / np.exp(ours).sum(1, keepdims=True) - theirs).max()
     )
-    if diff > tolerance:
-        tmp.unlink()
-        raise UserError(
-            f"{run_dir}: ONNX and PyTorch probabilities differ by {diff:.2g} (> {tolerance}); export refused"
-        )
-    tmp.replace(Path(run_dir) / "model.onnx")
-    atomic_write(
-        Path(run_dir) / "onnx.json",
-        json.dumps(info | {"input": "images", "output": "logits"}, indent=2) + "\n",
-    )
-    return dict(images=len(images), max_abs_diff=diff)
+    return diff, len(images)
 
 # %% ../nbs/04b_inference.ipynb #1fa66153
 @call_parse
@@ -216,6 +245,8 @@ def image_classifier_predict(
             )
         if backend not in ("torch", "onnx"):
             raise UserError(f"--backend must be torch or onnx, not {backend!r}")
+        if top_k < 1 or batch_size < 1:
+            raise UserError(f"--top_k and --batch_size must be at least 1, not {top_k} and {batch_size}")  # fmt: skip
         if backend == "onnx" and (precision != "fp32" or tta is not None):
             raise UserError(
                 "--precision and --tta are for the torch backend; --backend onnx runs the model as exported"
@@ -228,17 +259,23 @@ def image_classifier_predict(
             raise UserError(f"--output {output}: give a file in an existing folder")  # fmt: skip
         counts, errors = Counter(), 0
         tmp = Path(output).with_name(f".{Path(output).name}.tmp")
-        with open(tmp, "w", newline="", errors="surrogateescape") as f:  # any file name
-            writer = csv.DictWriter(
-                f, ["path", "predicted", "probability", "top_k", "error"]
-            )
-            writer.writeheader()
-            for row in predict_rows(
-                predict, info, iter_images(data.split(",")), batch_size, top_k
-            ):
-                writer.writerow(row)
-                counts[row["predicted"]] += not row["error"]
-                errors += bool(row["error"])
+        try:
+            with open(tmp, "w", newline="", errors="surrogateescape") as f:  # any name
+                writer = csv.DictWriter(
+                    f, ["path", "predicted", "probability", "top_k", "error"]
+                )
+                writer.writeheader()
+                for row in predict_rows(
+                    predict, info, iter_images(data.split(",")), batch_size, top_k
+                ):
+                    writer.writerow(row)
+                    if row["error"]:
+                        errors += 1
+                    else:
+                        counts[row["predicted"]] += 1
+        except BaseException:  # a refused input half way: no half-written file stays
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(output)
         total = sum(counts.values())
         print(f"{total} images labelled, {errors} unreadable; written to {output}")
@@ -262,6 +299,8 @@ def image_classifier_export(
         if format != "onnx":
             raise UserError(f"--format {format!r} is not supported: use onnx")
         files = list(iter_images([check_data])) if check_data else []
+        if check_data and not files:
+            raise UserError(f"--check_data {check_data}: no image files in it")
         res = export_onnx(Path(run), files)
         checked = f"{res['images']} of your images" if res["images"] else "random inputs"  # fmt: skip
         print(

@@ -97,6 +97,10 @@ class TrainParams:
         for name, (ok, what) in _RULES.items():
             if not ok(getattr(self, name)):
                 raise UserError(f"--{name} must be {what}, not {getattr(self, name)!r}")
+        if 2 * self.translate >= self.img_size:
+            raise UserError(
+                f"--translate must be less than half of --img_size ({self.img_size}), not {self.translate}"
+            )
         known_model(self.arch)
 
 # %% ../nbs/04_train.ipynb #bf94266e
@@ -625,6 +629,13 @@ def _fit(
 ) -> Path:
     "Fit (from `checkpoint` if given) and write the results into `run_dir`."
     learn.path = run_dir
+    if params.pretrained_model and learn.fresh:  # the head; more means another arch
+        names = ", ".join(learn.fresh[:4]) + (", ..." if len(learn.fresh) > 4 else "")
+        n, total = len(learn.fresh), len(learn.model.state_dict())
+        print(
+            f"from {params.pretrained_model}: {n} of {total} tensors initialised afresh ({names})",
+            file=sys.stderr,
+        )
     if params.pretrained_model:
         _log.info("from %s; initialised afresh: %s", params.pretrained_model, learn.fresh or "none")  # fmt: skip
     start = checkpoint["epoch"] + 1 if checkpoint else 0

@@ -76,6 +76,8 @@ def data(tmp_path_factory):
     (odd / "a" / "folder.png").mkdir()
     os.mkfifo(odd / "b" / "pipe.png")  # reading it would block forever
     (odd / "b" / "notes.txt").write_text("not an image")
+    latin = synth_images(root / "latin", classes=("cat", "dog"), n=12)
+    os.rename(bytes(latin / "dog"), bytes(latin) + b"/d\xf6g")  # a Latin-1 class name
     (odd / "b" / "empty.png").write_bytes(b"")
     Image.fromarray(np.zeros((20, 20), np.uint16) + 40000).save(odd / "b" / "deep.png")
     return root
@@ -106,6 +108,9 @@ SETTINGS = [
     (("--learning", "0.1"), "unrecognized arguments: --learning 0.1"),
     (("--num_epochs", "many"), "invalid int value: 'many'"),
     (("--resume",), "--resume takes only --run_name and --experiment_name"),
+    (("--translate", "8", "--img_size", "16"), "--translate must be less than half of --img_size (16), not 8"),
+    (("--run_name", "x" * 300), "is not a valid experiment or run name: use one plain folder name (at most 200 bytes)"),
+    (("--experiments_folder", __file__), "cannot create the run folder (Not a directory); check --experiments_folder"),
 ]  # fmt: skip
 
 
@@ -155,6 +160,7 @@ DATASETS = [
     ("good", ("--valid_pct", "0"), "no usable validation image"),
     ("cifar", (), "batches.meta: not a CIFAR-10 batches.meta (UnpicklingError: pickle data was truncated)"),
     ("nowhere", (), "nowhere: no such folder"),
+    ("latin", (), "class folder names that are not UTF-8 text: 'd\\udcf6g'; rename them"),
 ]  # fmt: skip
 
 
@@ -218,6 +224,8 @@ def test_experiments_list_survives_damaged_records(env, trained, tmp_path):
     assert done.returncode == 0 and "damaged" in done.stdout, done.stderr
     refused(run(env, cwd, "image_classifier_experiments", "compare", "--targets", run_dir), 2,
             "compare takes two run folders")  # fmt: skip
+    refused(run(env, cwd, "image_classifier_experiments", "list", "--experiments_folder", "nope"), 2,
+            "--experiments_folder nope: no such folder")  # fmt: skip
 
 
 def test_drift_refuses_a_reference_from_other_data(env, data, trained, tmp_path):
@@ -254,18 +262,31 @@ def test_drift_errors_are_never_the_drift_code(env, trained, tmp_path):
             "do not fit resnet18 with 3 classes")  # fmt: skip
     refused(run(env, cwd, "image_classifier_drift", "--run", run_dir, "--data", fresh, "--alpha", "2"),
             2, "--alpha is a false-alarm rate between 0 and 1")  # fmt: skip
+    refused(run(env, cwd, "image_classifier_drift", "--run", run_dir, "--data", fresh, "--output", fresh / "report"),
+            2, "is inside --data: its files would be read as new images next time")  # fmt: skip
     refused(run(env, cwd, "image_classifier_drift", "--run", tmp_path / "none", "--data", fresh),
             2, "no model.pth and model.json")  # fmt: skip
 
 
-def test_predict_and_serve_refuse_bad_settings(env, trained, tmp_path):
+def test_predict_export_and_serve_refuse_bad_settings(env, trained, tmp_path):
+    "One line each, and no half-written file left: not the CSV's temporary, not an ONNX file in the run."
     cwd, run_dir = trained
     images = synth_images(tmp_path / "images", n=2)
+    (tmp_path / "empty").mkdir()
     for args, message in [
-        (("--backend", "tensorflow"), "--backend must be torch or onnx, not 'tensorflow'"),
-        (("--output", tmp_path / "no" / "p.csv"), "give a file in an existing folder"),
+        (("--data", images, "--backend", "tensorflow"), "--backend must be torch or onnx, not 'tensorflow'"),
+        (("--data", images, "--output", tmp_path / "no" / "p.csv"), "give a file in an existing folder"),
+        (("--data", images, "--top_k", "0"), "--top_k and --batch_size must be at least 1, not 0 and 64"),
+        (("--data", images, "--device", "garbage"), "--device 'garbage' is not a device"),
+        (("--data", f"{images},{tmp_path / 'nope.png'}"), "nope.png: no such file or folder"),
     ]:  # fmt: skip
-        refused(run(env, cwd, "image_classifier_predict", "--run", run_dir, "--data", images, *args), 2, message)  # fmt: skip
+        refused(run(env, cwd, "image_classifier_predict", "--run", run_dir, *args), 2, message)  # fmt: skip
+    assert not list(cwd.glob(".*.tmp")), list(cwd.glob(".*"))
+    refused(run(env, cwd, "image_classifier_export", "--run", run_dir, "--check_data", tmp_path / "empty"), 2,
+            "no image files in it")  # fmt: skip
+    assert not list(run_dir.glob("*onnx*")), list(run_dir.iterdir())
     refused(run(env, cwd, "image_classifier_serve", "--run", run_dir, "--backend", "tensorflow"), 2,
             "backend must be torch or onnx")  # fmt: skip
     refused(run(env, cwd, "image_classifier_serve", "--run", tmp_path), 2, "no model.pth and model.json")  # fmt: skip
+    refused(run(env, cwd, "image_classifier_serve", "--run", run_dir, "--port", "99999"), 2,
+            "--port must be from 0 to 65535, not 99999")  # fmt: skip
