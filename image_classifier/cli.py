@@ -67,9 +67,16 @@ def _flag(kind: type) -> dict:
     return dict(type=kind, metavar=kind.__name__.upper())
 
 
+class _OneLine(argparse.ArgumentParser):
+    "argparse, its errors in one line (not the whole usage) with status 2."
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (`{self.prog} --help` lists the flags)\n")
+
+
 def trainer_parser() -> argparse.ArgumentParser:
     "The trainer's command line: a flag for every field of `TrainerRun` and `TrainParams`."
-    parser = argparse.ArgumentParser(
+    parser = _OneLine(
         prog="image_classifier_trainer", description="Train an image classifier and write a complete, reproducible run folder.",
         allow_abbrev=False, argument_default=argparse.SUPPRESS,
     )  # fmt: skip

@@ -160,13 +160,29 @@ def _typed(name: str, kind: type, value):
     )
 
 # %% ../nbs/04_train.ipynb #fd7f90ae
+class _UniqueKeys(yaml.SafeLoader):
+    "YAML's safe loader, refusing a key given twice (YAML would keep the last one silently)."
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"given twice: {', '.join(twice)}",
+                node.value[0][0].start_mark,
+            )
+        return super().construct_mapping(node, deep)
+
+
 def load_params(
     path: Path,  # a params.yaml (or --config file) of TrainParams keys
 ) -> dict:
     "The TrainParams fields in a YAML file, checked; any problem is a `UserError` naming the file."
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeys)
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(
             f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})"
