@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'seed_everything', 'atomic_write',
-           'atomic_torch_save', 'load_weights', 'cache_dir', 'git_info', 'environment_info']
+           'atomic_torch_save', 'load_weights', 'cache_dir', 'git_info', 'default_device', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import os
@@ -166,6 +166,15 @@ def git_info(
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": None if commit is None else bool(status)}
 
+# %% ../nbs/00_core.ipynb #a9e07587
+def default_device() -> torch.device:
+    "The device work goes to unless told: a CUDA GPU, else Apple silicon's GPU (`mps`), else the CPU."
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
 # %% ../nbs/00_core.ipynb #7ba296ec
 _KEY_PACKAGES = [
     "image_classifier",
@@ -180,8 +189,10 @@ _KEY_PACKAGES = [
 ]
 
 
-def environment_info() -> dict:
-    "Python, platform, CPU/GPU and the versions of the packages that shape a run's results."
+def environment_info(
+    device=None,  # the device the run works on (default: `default_device()`)
+) -> dict:
+    "Python, platform, CPU/GPU, the device and the versions of the packages that shape a run's results."
 
     def _version(name):
         try:
@@ -201,5 +212,6 @@ def environment_info() -> dict:
             else []
         ),
         "cuda": torch.version.cuda,
+        "device": str(device or default_device()),
         "packages": {name: _version(name) for name in _KEY_PACKAGES},
     }

@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageFilter
 from scipy import stats
 
-from .core import UserError, atomic_write
+from .core import UserError, atomic_write, default_device
 from .data import ImageError, fit_square, load_sample, read_image
 
 # %% ../nbs/04a_drift.ipynb #fcf51f72
@@ -132,10 +132,10 @@ def mmd_test(
     alpha: float = 0.05,  # false-alarm rate
     seed: int = 0,  # seed of the permutations
     fuse: bool = False,  # several bandwidths, maximum of standardised statistics
-    device: str = None,  # torch device (default: the GPU when there is one)
+    device: str = None,  # torch device (default: `default_device()`)
 ) -> dict:
     "Permutation MMD test with a Gaussian kernel (median-heuristic bandwidth, or fused bandwidths)."
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     z = torch.as_tensor(np.concatenate([x, y]), dtype=torch.float32, device=device)
     n, big = len(x), len(z)
     d2 = torch.cdist(z, z).pow_(2)

@@ -51,7 +51,7 @@ def torch_backend(
     try:
         kind = torch.device(device).type
     except RuntimeError:
-        raise UserError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None  # fmt: skip
+        raise UserError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps") from None  # fmt: skip
     usable = dict(cpu=True, cuda=torch.cuda.is_available(), mps=torch.backends.mps.is_available())  # fmt: skip
     if not usable.get(kind):
         raise UserError(f"--device {device}: there is no such device here; use cpu")
@@ -231,7 +231,7 @@ def image_classifier_predict(
     output: str = "predictions.csv",  # the CSV to write
     top_k: int = 3,  # classes listed per image
     batch_size: int = 64,  # images per forward pass
-    device: str = "cpu",  # cpu, cuda, cuda:1, ...
+    device: str = "cpu",  # cpu, cuda, cuda:1, ..., or mps (Apple silicon)
     backend: str = "torch",  # torch (the run's model.pth) or onnx (model.onnx through onnxruntime)
     precision: str = "fp32",  # torch backend: fp32, or bf16 (about 2× faster on CPUs with bfloat16 instructions)
     tta: int = None,  # airnet's views per image: 0 (the image), 1 (and its mirror), 2 (and both moved; default, 3× the cost)

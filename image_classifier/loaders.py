@@ -22,7 +22,7 @@ from fastai.vision.all import (
     Resize,
 )
 
-from .core import UserError, cache_dir
+from .core import UserError, cache_dir, default_device
 from .data import fit_square, load_sample
 
 # %% ../nbs/01b_loaders.ipynb #4087126f
@@ -225,11 +225,11 @@ def dataloaders(
     seed: int = 42,  # seed of the shuffling and augmentation
     loader: str = "cached",  # `cached` (decode once, augment batches) or `fastai` (decode every epoch)
     num_workers: int = 0,  # worker processes of the `fastai` loader
-    device=None,  # where batches go; default: the GPU when there is one
+    device=None,  # where batches go; default: `default_device()`, a GPU when there is one
     translate: int = 2,  # largest random shift of a training image, in pixels (`cached`; fastai's loader only flips)
 ) -> DataLoaders:
     "fastai `DataLoaders` over the train and valid splits of `samples`, with `dls.stats` = (mean, std)."
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device or default_device())
     vocab = sorted({s.label for s in samples})
     images = cache_images(samples, data_fingerprint, img_size)
     splits = np.array([s.split for s in samples])

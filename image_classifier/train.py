@@ -84,7 +84,7 @@ class TrainParams:
     muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the filters
     label_smoothing: float = 0.2  # label smoothing of the loss (0: none)
     translate: int = 2  # largest random shift of a training image, in pixels
-    precision: str = "auto"  # auto (bf16 on CPU, bf16/fp16 on GPU), fp32, bf16, fp16
+    precision: str = "auto"  # auto: bf16 CPU, fp32 mps, bf16/fp16 GPU; fp32, bf16, fp16
     monitor: str = "valid_loss"  # what picks the best epoch: valid_loss or accuracy
     patience: int = 0  # stop after this many epochs without improvement (0: never)
     keep_best: bool = True  # end with the best epoch's weights, not the last
@@ -383,13 +383,18 @@ def _peak_hypers(params: TrainParams) -> tuple:
 
 
 def _precision_cbs(precision: str, device: torch.device) -> list:
-    "The callbacks for `precision` on `device`."
+    "The callbacks for `precision` on `device`; `auto` is bf16 on the CPU, fp32 on Apple's mps."
     if precision == "auto":
-        precision = (
-            "bf16" if device.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16"
+        auto = dict(cpu="bf16", mps="fp32")
+        precision = auto.get(device.type) or (
+            "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         )
     if precision == "fp32":
         return []
+    if device.type == "mps":
+        raise UserError(
+            f"--precision {precision}: mixed precision is not supported on Apple's mps device; use fp32 or auto"
+        )
     if device.type == "cpu":
         if precision == "fp16":
             raise UserError("--precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
@@ -731,7 +736,7 @@ def train(
         write_yaml(run_dir / "params.yaml", asdict(params))
         write_json(
             run_dir / "environment.json",
-            environment_info()
+            environment_info(learn.dls.device)
             | {"git": git_info(), "seed": params.seed, "data": data_info},
         )
         _log.info("training %s on %s: %s", params.arch, root, asdict(params))
