@@ -22,11 +22,15 @@ train: setup
 ## Everything CI checks: lint + clean + in sync (pre-commit), notebook tests, pytest, the image recipe.
 test: lint nbtest pytest recipe
 
-# shellcheck and git-lfs are Debian packages: installed here when we are root (CI), else named.
+# shellcheck and git-lfs: installed with apt-get when we are root on Debian or Ubuntu (CI), else named.
 tools:
-	@command -v shellcheck >/dev/null && command -v git-lfs >/dev/null || \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q shellcheck git-lfs; \
-	  else echo "install shellcheck and git-lfs (e.g. sudo apt-get install shellcheck git-lfs)"; exit 1; fi
+	@command -v shellcheck >/dev/null && command -v git-lfs >/dev/null || case "$$(uname -s)" in \
+	  Darwin) echo "install shellcheck and git-lfs: brew install shellcheck git-lfs"; exit 1;; \
+	  MINGW*|MSYS*|CYGWIN*) echo "install shellcheck and git-lfs: winget install koalaman.shellcheck GitHub.GitLFS"; exit 1;; \
+	  *) if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	       apt-get update -q && apt-get install -y -q shellcheck git-lfs; \
+	     else echo "install shellcheck and git-lfs (e.g. sudo apt-get install shellcheck git-lfs)"; exit 1; fi;; \
+	  esac
 
 lint: setup tools lint-delivery
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
@@ -41,6 +45,9 @@ lint-delivery: setup tools
 # No Docker engine here: run the image's install steps in a clean venv from the wheel, then train an epoch.
 recipe: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash docker/test-recipe.sh
+
+# The tests run on the CPU on every machine (a GPU or Apple's mps would change their figures).
+nbtest pytest recipe: export IMAGE_CLASSIFIER_DEVICE ?= cpu
 
 # torch notebooks run much faster one at a time on a small machine; DataLoaders use num_workers=0.
 nbtest: setup

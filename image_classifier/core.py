@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'seed_everything', 'atomic_write',
-           'atomic_torch_save', 'load_weights', 'cache_dir', 'git_info', 'default_device', 'environment_info']
+           'atomic_torch_save', 'load_weights', 'cache_dir', 'git_info', 'checked_device', 'default_device',
+           'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import os
@@ -166,9 +167,31 @@ def git_info(
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": None if commit is None else bool(status)}
 
+# %% ../nbs/00_core.ipynb #c4ecd001
+def checked_device(
+    name: str,  # what the user gave: cpu, cuda, cuda:1, mps
+    where: str = "--device",  # the flag or variable it came from, for the message
+) -> torch.device:
+    "`name` as a torch device that exists here, or a `UserError` naming `where` it came from."
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UserError(
+            f"{where} {name!r} is not a device: use cpu, cuda, cuda:N or mps"
+        ) from None
+    mps = torch.backends.mps.is_available()
+    here = dict(
+        cpu=1, cuda=torch.cuda.device_count(), mps=int(mps)
+    )  # devices of each type
+    if (device.index or 0) >= here.get(device.type, 0):
+        raise UserError(f"{where} {name}: there is no such device here; use cpu")
+    return device
+
 # %% ../nbs/00_core.ipynb #a9e07587
 def default_device() -> torch.device:
-    "The device work goes to unless told: a CUDA GPU, else Apple silicon's GPU (`mps`), else the CPU."
+    "`$IMAGE_CLASSIFIER_DEVICE` when set, else a CUDA GPU, else Apple silicon's GPU (`mps`), else the CPU."
+    if asked := os.environ.get("IMAGE_CLASSIFIER_DEVICE"):
+        return checked_device(asked, "IMAGE_CLASSIFIER_DEVICE")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse
 
-from .core import UserError, atomic_write, run_command
+from .core import UserError, atomic_write, checked_device, run_command
 from .data import IMAGE_EXTENSIONS, ImageError, fit_square, read_image
 
 # %% ../nbs/04b_inference.ipynb #9cda5ead
@@ -48,13 +48,7 @@ def torch_backend(
 
     if precision not in ("fp32", "bf16"):
         raise UserError(f"precision must be fp32 or bf16, not {precision!r}")
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise UserError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps") from None  # fmt: skip
-    usable = dict(cpu=True, cuda=torch.cuda.is_available(), mps=torch.backends.mps.is_available())  # fmt: skip
-    if not usable.get(kind):
-        raise UserError(f"--device {device}: there is no such device here; use cpu")
+    device = checked_device(device)
     model, info = load_run(run_dir, device)
     if tta is not None:
         if not hasattr(model, "tta"):
