@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'seed_everything', 'atomic_write',
-           'atomic_torch_save', 'load_weights', 'cache_dir', 'git_info', 'checked_device', 'default_device',
-           'environment_info']
+           'atomic_torch_save', 'git_output', 'git_info', 'load_weights', 'cache_dir', 'checked_device',
+           'default_device', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import os
@@ -120,6 +120,31 @@ def atomic_torch_save(
     torch.save(obj, buf)
     return atomic_write(path, buf.getvalue())
 
+# %% ../nbs/00_core.ipynb #8372e4f1
+def git_output(
+    path: Path,  # the folder to run git in
+    *args: str,  # git's arguments
+) -> str | None:
+    "What `git args` prints in `path`, stripped; `None` outside a repository, on an error, or without git."
+    try:
+        r = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True)
+    except OSError:  # no git here (the slim image), or no such folder
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def git_info(
+    path: Path = Path("."),  # any folder inside the repository
+) -> dict:
+    "The git commit of `path` and whether its tree is dirty; `None`s outside a repository or without git."
+    commit = git_output(path, "rev-parse", "HEAD")
+    status = (
+        git_output(path, "status", "--porcelain", "--untracked-files=no")
+        if commit
+        else None
+    )
+    return {"commit": commit, "dirty": None if commit is None else bool(status)}
+
 # %% ../nbs/00_core.ipynb #c28f761a
 def load_weights(
     path: Path,  # a .pth file
@@ -127,14 +152,19 @@ def load_weights(
     map_location="cpu",  # where tensors go
 ):
     "What `path` holds, loaded with `weights_only=True`; a `UserError` naming the file if torch refuses it."
+    path = Path(path)
     with open(path, "rb") as f:
         if f.read(40).startswith(b"version https://git-lfs"):
-            raise UserError(f"{path} is a Git LFS pointer, not the file: git lfs pull --include '{path}'")  # fmt: skip
+            top = git_output(
+                path.parent, "rev-parse", "--show-toplevel"
+            )  # --include is relative to it
+            where = (
+                Path(os.path.relpath(path.resolve(), top)).as_posix() if top else path
+            )
+            raise UserError(f"{path} is a Git LFS pointer, not the file: git lfs pull --include '{where}' fetches it")  # fmt: skip
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        Exception
-    ) as e:  # UnpicklingError, RuntimeError, EOFError, ... for files it refuses
+    except Exception as e:  # UnpicklingError, EOFError, ...: torch refuses it
         raise UserError(
             f"{path}: refused, not a plain state dict loadable with weights_only=True "
             f"({type(e).__name__}); nothing in it was run. {then}".rstrip()
@@ -153,20 +183,6 @@ def cache_dir(
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-# %% ../nbs/00_core.ipynb #8372e4f1
-def git_info(
-    path: Path = Path("."),  # any folder inside the repository
-) -> dict:
-    "The git commit of `path` and whether its tree is dirty; `None`s outside a repository."
-
-    def _git(*args):
-        r = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else None
-
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": None if commit is None else bool(status)}
-
 # %% ../nbs/00_core.ipynb #c4ecd001
 def checked_device(
     name: str,  # what the user gave: cpu, cuda, cuda:1, mps
@@ -180,9 +196,7 @@ def checked_device(
             f"{where} {name!r} is not a device: use cpu, cuda, cuda:N or mps"
         ) from None
     mps = torch.backends.mps.is_available()
-    here = dict(
-        cpu=1, cuda=torch.cuda.device_count(), mps=int(mps)
-    )  # devices of each type
+    here = dict(cpu=1, cuda=torch.cuda.device_count(), mps=int(mps))  # devices per type
     if (device.index or 0) >= here.get(device.type, 0):
         raise UserError(f"{where} {name}: there is no such device here; use cpu")
     return device
