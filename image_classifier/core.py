@@ -161,7 +161,7 @@ def load_weights(
             where = (
                 Path(os.path.relpath(path.resolve(), top)).as_posix() if top else path
             )
-            raise UserError(f"{path} is a Git LFS pointer, not the file: git lfs pull --include '{where}' fetches it")  # fmt: skip
+            raise UserError(f"{path} is a Git LFS pointer, not the file: git lfs pull --include '{where}' gets it")  # fmt: skip
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # UnpicklingError, EOFError, ...: torch refuses it
