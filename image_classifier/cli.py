@@ -29,11 +29,14 @@ from image_classifier.drift import (
     save_reference,
 )
 from image_classifier.experiments import (
+    ancestry,
     best_run,
     compare_runs,
     list_runs,
     load_run,
+    markdown_summary,
     read_record,
+    run_folder,
     write_json,
 )
 from .train import TrainParams, load_params
@@ -176,12 +179,12 @@ def _table(rows: list) -> str:
 # %% ../nbs/05_cli.ipynb #1c3b4523
 @call_parse
 def image_classifier_experiments(
-    command: str,  # `list` runs, `compare` two runs, or name the `best` run of an experiment
-    targets: str = "",  # list: an experiment (default all); compare: two run folders, comma-separated; best: an experiment
+    command: str,  # `list` runs, `compare` two, the `best` of an experiment, a run's `lineage` or `summary`
+    targets: str = "",  # list, best: an experiment (list: default all); compare: two runs, comma-separated; lineage, summary: a run
     metric: str = "valid_accuracy",  # best: the column to maximise (valid_accuracy, test_accuracy, valid_f1_macro, ...)
     experiments_folder: str = "experiments",  # root folder of all experiments
 ):
-    "List, compare and rank experiment runs."
+    "List, compare and rank experiment runs; walk a run's lineage; summarise a run in Markdown."
 
     def _go():
         if not Path(experiments_folder).is_dir():
@@ -192,13 +195,20 @@ def image_classifier_experiments(
             return _table(list_runs(experiments_folder, targets or None))
         if command == "best":
             return _table([best_run(experiments_folder, targets, metric)])
-        if command == "compare":
-            runs = [Path(t) for t in targets.split(",") if t]
-            if len(runs) != 2 or not all((r / "params.yaml").exists() for r in runs):
+        if command in ("lineage", "summary"):
+            if not targets or "," in targets:
                 raise UserError(
-                    "compare takes two run folders: --targets experiments/e/run1,experiments/e/run2"
+                    f"{command} takes one run: --targets <experiment>/<run>"
                 )
-            diff = compare_runs(*runs)
+            run = run_folder(targets, experiments_folder)
+            if command == "summary":
+                return markdown_summary(run, experiments_folder).rstrip("\n")
+            return _table(ancestry(run, experiments_folder))
+        if command == "compare":
+            names = [t for t in targets.split(",") if t]
+            if len(names) != 2:
+                raise UserError("compare takes two runs: --targets e/run1,e/run2 (or two run folders)")  # fmt: skip
+            diff = compare_runs(*(run_folder(t, experiments_folder) for t in names))
             params = [
                 dict(parameter=k, a=a, b=b) for k, (a, b) in diff["params"].items()
             ]
@@ -207,7 +217,7 @@ def image_classifier_experiments(
                 for k, (a, b, c) in diff["metrics"].items()
             ]
             return f"{_table(params)}\n\n{_table(metrics)}"
-        raise UserError(f"unknown command {command!r}: use list, compare or best")
+        raise UserError(f"unknown command {command!r}: use list, compare, best, lineage or summary")  # fmt: skip
 
     print(run_command(_go))
 

@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['write_json', 'write_yaml', 'set_status', 'run_status', 'new_run_dir', 'read_record', 'run_summary', 'list_runs',
-           'best_run', 'compare_runs', 'load_run']
+           'best_run', 'compare_runs', 'run_folder', 'ancestry', 'markdown_summary', 'load_run']
 
 # %% ../nbs/03_experiments.ipynb #babb0508
+import hashlib
 import json
 import os
 import shutil
@@ -174,7 +175,9 @@ def run_summary(
     for split in ("valid", "test"):
         for key in ("accuracy", "f1_macro"):
             row[f"{split}_{key}"] = metrics.get(split, {}).get(key)
+    parent = read_record(run_dir / "environment.json").get("parent") or {}
     return row | {
+        "parent": parent.get("run") or parent.get("path"),
         "data": (data.get("fingerprint") or "")[:12],
         "reason": status["reason"][:80],
     }
@@ -244,6 +247,97 @@ def compare_runs(
                     None if x is None or y is None else y - x,
                 )
     return dict(params=params, metrics=metrics)
+
+# %% ../nbs/03_experiments.ipynb #205d8684
+def run_folder(
+    target: str,  # a run folder, as a path or <experiment>/<run> under `experiments_folder`
+    experiments_folder: Path = Path("experiments"),  # root of all experiments
+) -> Path:
+    "The run folder `target` names, or a `UserError` saying where it was looked for."
+    for path in (Path(target), Path(experiments_folder) / target):
+        if (path / "params.yaml").is_file() or (path / "status.json").is_file():
+            return path
+    raise UserError(f"{target}: not a run folder, as a path or under {experiments_folder}/ (give <experiment>/<run>)")  # fmt: skip
+
+
+def _weights_now(record: dict, run_dir: Path | None) -> str:
+    "Whether the parent's weights file still has the sha256 recorded: same, changed, or missing."
+    path = Path(record["path"]) if Path(record["path"]).is_file() else run_dir and run_dir / "model.pth"  # fmt: skip
+    if (
+        not path
+        or not path.is_file()
+        or path.read_bytes().startswith(b"version https://git-lfs")
+    ):
+        return "missing"
+    return (
+        "same"
+        if hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
+        else "changed"
+    )
+
+
+def ancestry(
+    run_dir: Path,  # a run folder
+    experiments_folder: Path = Path(
+        "experiments"
+    ),  # where parents named <experiment>/<run> are found
+) -> list:
+    "Rows from `run_dir` back through the runs it was fine-tuned from: run, status, accuracy, parent, weights."
+    rows, seen, run_dir = [], set(), Path(run_dir)
+    while run_dir is not None and run_dir.resolve() not in seen:
+        seen.add(run_dir.resolve())
+        summary, parent = run_summary(run_dir), read_record(run_dir / "environment.json").get("parent")  # fmt: skip
+        row = dict(run=f"{summary['experiment']}/{summary['run']}", status=summary["status"], valid_accuracy=summary["valid_accuracy"])  # fmt: skip
+        if not parent:
+            rows.append(row | dict(parent=None, weights=None, commit=None))
+            break
+        here = [Path(parent["path"]).parent] + ([Path(experiments_folder) / parent["run"]] if parent.get("run") else [])  # fmt: skip
+        run_dir = next((p for p in here if (p / "params.yaml").is_file()), None)
+        rows.append(row | dict(parent=parent.get("run") or parent["path"], weights=_weights_now(parent, run_dir), commit=(parent.get("commit") or "")[:12] or None))  # fmt: skip
+    return rows
+
+# %% ../nbs/03_experiments.ipynb #62990be9
+def _cell(v, places: bool = True) -> str:
+    "A table cell: metrics to 4 places (`places`), nothing as an em dash, | escaped."
+    if v is None:
+        return "—"
+    return f"{v:.4f}" if places and isinstance(v, float) else str(v).replace("|", "\\|")
+
+
+def markdown_summary(
+    run_dir: Path,  # a run folder
+    experiments_folder: Path = Path(
+        "experiments"
+    ),  # where its parent and its experiment's runs are
+) -> str:
+    "A Markdown summary of a run: final metrics, compared with its parent or the best other run of its experiment."
+    run_dir, me = Path(run_dir), run_summary(run_dir)
+    name = f"{me['experiment']}/{me['run']}"
+    parent = read_record(run_dir / "environment.json").get("parent")
+    lines = [f"### Run `{name}`: {me['status']}", ""]
+    other, why = None, ""
+    if parent:
+        rows = ancestry(run_dir, experiments_folder)
+        other = next((p for p in [Path(parent["path"]).parent, Path(experiments_folder) / str(parent.get("run"))] if (p / "params.yaml").is_file()), None)  # fmt: skip
+        lines += [f"Fine-tuned from `{parent.get('run') or parent['path']}` (model sha256 `{parent['sha256'][:12]}`, commit `{(parent.get('commit') or 'none')[:12]}`; weights now: {rows[0]['weights']}).", ""]  # fmt: skip
+        why = "parent"
+    else:
+        peers = [r for r in list_runs(run_dir.parent.parent, run_dir.parent.name) if r["status"] == "finished" and r["run"] != me["run"] and r["valid_accuracy"] is not None]  # fmt: skip
+        if peers:
+            best = max(peers, key=lambda r: r["valid_accuracy"])
+            other, why = run_dir.parent / best["run"], "best other run"
+    if other is None:
+        lines += ["| metric | this run |", "|---|---|"]
+        lines += [f"| {k} | {_cell(v)} |" for k, v in me.items() if k.startswith(("valid_", "test_"))]  # fmt: skip
+        return "\n".join(lines) + "\n"
+    diff = compare_runs(other, run_dir)
+    lines += [f"| metric | {why} `{other.parent.name}/{other.name}` | this run | change |", "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {k} | {_cell(a)} | {_cell(b)} | {'—' if c is None else f'{c:+.4f}'} |" for k, (a, b, c) in diff["metrics"].items()]  # fmt: skip
+    settings = {k: v for k, v in diff["params"].items() if k != "pretrained_model"}
+    if settings:
+        lines += ["", f"| setting | {why} | this run |", "|---|---|---|"]
+        lines += [f"| {k} | {_cell(a, False)} | {_cell(b, False)} |" for k, (a, b) in settings.items()]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 # %% ../nbs/03_experiments.ipynb #a9bc4cf1
 def load_run(

@@ -223,7 +223,9 @@ def test_experiments_list_survives_damaged_records(env, trained, tmp_path):
     done = run(env, cwd, "image_classifier_experiments", "list")
     assert done.returncode == 0 and "damaged" in done.stdout, done.stderr
     refused(run(env, cwd, "image_classifier_experiments", "compare", "--targets", run_dir), 2,
-            "compare takes two run folders")  # fmt: skip
+            "compare takes two runs")  # fmt: skip
+    refused(run(env, cwd, "image_classifier_experiments", "summary", "--targets", "e/nope"), 2,
+            "e/nope: not a run folder, as a path or under experiments/")  # fmt: skip
     refused(run(env, cwd, "image_classifier_experiments", "list", "--experiments_folder", "nope"), 2,
             "--experiments_folder nope: no such folder")  # fmt: skip
 
