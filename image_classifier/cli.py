@@ -180,7 +180,7 @@ def _table(rows: list) -> str:
 @call_parse
 def image_classifier_experiments(
     command: str,  # `list` runs, `compare` two, the `best` of an experiment, a run's `lineage` or `summary`
-    targets: str = "",  # list, best: an experiment (list: default all); compare: two runs, comma-separated; lineage, summary: a run
+    targets: str = "",  # list, best: an experiment (list: all); compare: two runs, comma-separated; lineage, summary: a run
     metric: str = "valid_accuracy",  # best: the column to maximise (valid_accuracy, test_accuracy, valid_f1_macro, ...)
     experiments_folder: str = "experiments",  # root folder of all experiments
 ):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['write_json', 'write_yaml', 'set_status', 'run_status', 'new_run_dir', 'read_record', 'run_summary', 'list_runs',
-           'best_run', 'compare_runs', 'run_folder', 'ancestry', 'markdown_summary', 'load_run']
+           'best_run', 'compare_runs', 'run_folder', 'parent_folder', 'ancestry', 'markdown_summary', 'load_run']
 
 # %% ../nbs/03_experiments.ipynb #babb0508
 import hashlib
@@ -257,43 +257,61 @@ def run_folder(
     for path in (Path(target), Path(experiments_folder) / target):
         if (path / "params.yaml").is_file() or (path / "status.json").is_file():
             return path
-    raise UserError(f"{target}: not a run folder, as a path or under {experiments_folder}/ (give <experiment>/<run>)")  # fmt: skip
-
-
-def _weights_now(record: dict, run_dir: Path | None) -> str:
-    "Whether the parent's weights file still has the sha256 recorded: same, changed, or missing."
-    path = Path(record["path"]) if Path(record["path"]).is_file() else run_dir and run_dir / "model.pth"  # fmt: skip
-    if (
-        not path
-        or not path.is_file()
-        or path.read_bytes().startswith(b"version https://git-lfs")
-    ):
-        return "missing"
-    return (
-        "same"
-        if hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
-        else "changed"
+    raise UserError(
+        f"{target}: not a run folder, as a path or under {experiments_folder}/ (give <experiment>/<run>)"
     )
+
+
+def parent_folder(
+    record: dict,  # a run's `parent` record (environment.json)
+    experiments_folder: Path = Path(
+        "experiments"
+    ),  # where a parent named <experiment>/<run> is
+) -> Path | None:
+    "The parent's run folder: where its weights were loaded from, else by name; `None` when it is not here."
+    places = [Path(record["path"]).parent]
+    if record.get("run"):
+        places.append(Path(experiments_folder) / record["run"])
+    return next((p for p in places if (p / "params.yaml").is_file()), None)
+
+
+def _weights_now(record: dict, parent: Path | None) -> str:
+    "Whether the parent's weights still have the recorded sha256: same, changed, or missing."
+    path = Path(record["path"])
+    if not path.is_file() and parent is not None:
+        path = parent / "model.pth"
+    data = path.read_bytes() if path.is_file() else b""
+    if not data or data.startswith(
+        b"version https://git-lfs"
+    ):  # not here, or an LFS pointer
+        return "missing"
+    same = hashlib.sha256(data).hexdigest() == record["sha256"]
+    return "same" if same else "changed"
 
 
 def ancestry(
     run_dir: Path,  # a run folder
     experiments_folder: Path = Path(
         "experiments"
-    ),  # where parents named <experiment>/<run> are found
+    ),  # where parents named <experiment>/<run> are
 ) -> list:
     "Rows from `run_dir` back through the runs it was fine-tuned from: run, status, accuracy, parent, weights."
-    rows, seen, run_dir = [], set(), Path(run_dir)
-    while run_dir is not None and run_dir.resolve() not in seen:
-        seen.add(run_dir.resolve())
-        summary, parent = run_summary(run_dir), read_record(run_dir / "environment.json").get("parent")  # fmt: skip
-        row = dict(run=f"{summary['experiment']}/{summary['run']}", status=summary["status"], valid_accuracy=summary["valid_accuracy"])  # fmt: skip
-        if not parent:
-            rows.append(row | dict(parent=None, weights=None, commit=None))
-            break
-        here = [Path(parent["path"]).parent] + ([Path(experiments_folder) / parent["run"]] if parent.get("run") else [])  # fmt: skip
-        run_dir = next((p for p in here if (p / "params.yaml").is_file()), None)
-        rows.append(row | dict(parent=parent.get("run") or parent["path"], weights=_weights_now(parent, run_dir), commit=(parent.get("commit") or "")[:12] or None))  # fmt: skip
+    rows, seen = [], set()
+    while run_dir is not None and Path(run_dir).resolve() not in seen:
+        seen.add(Path(run_dir).resolve())
+        me = run_summary(run_dir)
+        record = read_record(Path(run_dir) / "environment.json").get("parent") or {}
+        run_dir = parent_folder(record, experiments_folder) if record else None
+        rows.append(
+            dict(
+                run=f"{me['experiment']}/{me['run']}",
+                status=me["status"],
+                valid_accuracy=me["valid_accuracy"],
+                parent=record.get("run") or record.get("path"),
+                weights=_weights_now(record, run_dir) if record else None,
+                commit=(record.get("commit") or "")[:12] or None,
+            )
+        )
     return rows
 
 # %% ../nbs/03_experiments.ipynb #62990be9
@@ -304,39 +322,66 @@ def _cell(v, places: bool = True) -> str:
     return f"{v:.4f}" if places and isinstance(v, float) else str(v).replace("|", "\\|")
 
 
+def _best_other(run_dir: Path) -> Path | None:
+    "The finished run of `run_dir`'s experiment with the best validation accuracy, other than `run_dir`."
+    runs = [
+        r
+        for r in list_runs(run_dir.parent.parent, run_dir.parent.name)
+        if r["status"] == "finished"
+        and r["run"] != run_dir.name
+        and r["valid_accuracy"] is not None
+    ]
+    return (
+        run_dir.parent / max(runs, key=lambda r: r["valid_accuracy"])["run"]
+        if runs
+        else None
+    )
+
+
 def markdown_summary(
     run_dir: Path,  # a run folder
     experiments_folder: Path = Path(
         "experiments"
     ),  # where its parent and its experiment's runs are
 ) -> str:
-    "A Markdown summary of a run: final metrics, compared with its parent or the best other run of its experiment."
+    "A run's final metrics in Markdown, beside its parent's, else the best other run's of its experiment."
     run_dir, me = Path(run_dir), run_summary(run_dir)
-    name = f"{me['experiment']}/{me['run']}"
+    lines = [f"### Run `{me['experiment']}/{me['run']}`: {me['status']}", ""]
     parent = read_record(run_dir / "environment.json").get("parent")
-    lines = [f"### Run `{name}`: {me['status']}", ""]
-    other, why = None, ""
     if parent:
-        rows = ancestry(run_dir, experiments_folder)
-        other = next((p for p in [Path(parent["path"]).parent, Path(experiments_folder) / str(parent.get("run"))] if (p / "params.yaml").is_file()), None)  # fmt: skip
-        lines += [f"Fine-tuned from `{parent.get('run') or parent['path']}` (model sha256 `{parent['sha256'][:12]}`, commit `{(parent.get('commit') or 'none')[:12]}`; weights now: {rows[0]['weights']}).", ""]  # fmt: skip
-        why = "parent"
+        other, role = parent_folder(parent, experiments_folder), "parent"
+        weights = ancestry(run_dir, experiments_folder)[0]["weights"]
+        lines += [
+            f"Fine-tuned from `{parent.get('run') or parent['path']}` (model sha256 `{parent['sha256'][:12]}`, "
+            f"commit `{(parent.get('commit') or 'none')[:12]}`; weights now: {weights}).",
+            "",
+        ]
     else:
-        peers = [r for r in list_runs(run_dir.parent.parent, run_dir.parent.name) if r["status"] == "finished" and r["run"] != me["run"] and r["valid_accuracy"] is not None]  # fmt: skip
-        if peers:
-            best = max(peers, key=lambda r: r["valid_accuracy"])
-            other, why = run_dir.parent / best["run"], "best other run"
+        other, role = _best_other(run_dir), "best other run"
     if other is None:
         lines += ["| metric | this run |", "|---|---|"]
-        lines += [f"| {k} | {_cell(v)} |" for k, v in me.items() if k.startswith(("valid_", "test_"))]  # fmt: skip
+        lines += [
+            f"| {k} | {_cell(v)} |"
+            for k, v in me.items()
+            if k.startswith(("valid_", "test_"))
+        ]
         return "\n".join(lines) + "\n"
     diff = compare_runs(other, run_dir)
-    lines += [f"| metric | {why} `{other.parent.name}/{other.name}` | this run | change |", "|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {k} | {_cell(a)} | {_cell(b)} | {'—' if c is None else f'{c:+.4f}'} |" for k, (a, b, c) in diff["metrics"].items()]  # fmt: skip
+    lines += [
+        f"| metric | {role} `{other.parent.name}/{other.name}` | this run | change |",
+        "|---|---|---|---|",
+    ]
+    for k, (a, b, change) in diff["metrics"].items():
+        lines.append(
+            f"| {k} | {_cell(a)} | {_cell(b)} | {'—' if change is None else f'{change:+.4f}'} |"
+        )
     settings = {k: v for k, v in diff["params"].items() if k != "pretrained_model"}
     if settings:
-        lines += ["", f"| setting | {why} | this run |", "|---|---|---|"]
-        lines += [f"| {k} | {_cell(a, False)} | {_cell(b, False)} |" for k, (a, b) in settings.items()]  # fmt: skip
+        lines += ["", f"| setting | {role} | this run |", "|---|---|---|"]
+        lines += [
+            f"| {k} | {_cell(a, False)} | {_cell(b, False)} |"
+            for k, (a, b) in settings.items()
+        ]
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/03_experiments.ipynb #a9bc4cf1
