@@ -26,7 +26,7 @@ test: lint nbtest pytest recipe
 tools:
 	@command -v shellcheck >/dev/null && command -v git-lfs >/dev/null || case "$$(uname -s)" in \
 	  Darwin) echo "install shellcheck and git-lfs: brew install shellcheck git-lfs"; exit 1;; \
-	  MINGW*|MSYS*|CYGWIN*) echo "install shellcheck and git-lfs: winget install koalaman.shellcheck GitHub.GitLFS"; exit 1;; \
+	  MINGW*|MSYS*|CYGWIN*) echo "make test runs in WSL (see the README), where: sudo apt-get install shellcheck git-lfs"; exit 1;; \
 	  *) if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	       apt-get update -q && apt-get install -y -q shellcheck git-lfs; \
 	     else echo "install shellcheck and git-lfs (e.g. sudo apt-get install shellcheck git-lfs)"; exit 1; fi;; \
@@ -56,9 +56,9 @@ nbtest: setup
 pytest: setup tools
 	$(BIN)/pytest -q
 
-## Re-lock requirements/*.txt from the .in files; check-lock fails if that changes anything.
+## Re-lock requirements/*.txt from the .in files (ARGS go to uv: ARGS="--upgrade-package torch"); check-lock fails if that changes anything.
 lock: setup
-	. $(BIN)/activate && bash requirements/compile.sh
+	. $(BIN)/activate && bash requirements/compile.sh $(ARGS)
 
 check-lock: lock
 	git diff --exit-code -- requirements/

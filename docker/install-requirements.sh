@@ -5,7 +5,8 @@
 # is not installed. So one universal lock serves both variants, with nothing filtered out of it:
 #   cpu   torch and torchvision from PyTorch's CPU index (+cpu builds, which ask for no CUDA library)
 #   cuda  torch from PyPI, with the CUDA libraries its metadata names
-# Then it fails unless every installed package is pinned in the lock at that version.
+# Then check-installed.py fails unless every installed package is pinned in the lock at that version and
+# torch is the variant's build.
 #   usage: install-requirements.sh cpu|cuda FOLDER [PIP_ARGS...]   (FOLDER holds prod.in and prod.txt)
 #   TORCH_CPU_INDEX overrides the CPU index; empty means PyPI only.
 set -euo pipefail
@@ -20,25 +21,4 @@ esac
 python -m pip install --no-cache-dir ${index:+--extra-index-url "$index"} "$@" \
     -r "$folder/prod.in" --constraint "$folder/prod.txt"
 python -m pip check
-python -I - "$folder/prod.txt" <<'PY'  # -I: not the packages of the working folder
-import sys
-from importlib.metadata import distributions
-
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
-
-lines = open(sys.argv[1]).read().splitlines()
-reqs = [Requirement(ln) for ln in lines if ln and not ln.startswith((" ", "#", "-"))]
-pins = {canonicalize_name(r.name): r for r in reqs if r.marker is None or r.marker.evaluate()}
-installers = {"pip", "setuptools", "wheel"}  # the base image's own tools
-wrong = [
-    f"{d.name} {d.version}"
-    for d in distributions()
-    if (name := canonicalize_name(d.name)) not in installers
-    and not (name in pins and Version(d.version).public in pins[name].specifier)
-]
-if wrong:
-    sys.exit(f"installed but not at a version pinned in {sys.argv[1]}: {', '.join(sorted(wrong))}")
-print("every installed package is at its locked version")
-PY
+python -I "$(dirname "${BASH_SOURCE[0]}")/check-installed.py" "$variant" "$folder/prod.txt"

@@ -9,9 +9,10 @@ trap 'rm -rf "$work"' EXIT
 
 "$here/make-context.sh" "$work/context" >/dev/null
 python3 -m venv "$work/venv"
-# PyTorch's CPU index is out of reach here (TORCH_CPU_INDEX= : PyPI only); the rest is the image's command.
-PATH="$work/venv/bin:$PATH" TORCH_CPU_INDEX="${TORCH_CPU_INDEX-}" \
-    "$work/context/docker/install-requirements.sh" "${VARIANT:-cpu}" "$work/context/requirements" --quiet
+# The image's own install step. PyTorch's CPU index is out of reach here, so by default this is the cuda
+# variant's install (torch from the registry); VARIANT=cpu where the index can be reached.
+PATH="$work/venv/bin:$PATH" \
+    "$work/context/docker/install-requirements.sh" "${VARIANT:-cuda}" "$work/context/requirements" --quiet
 "$work/venv/bin/pip" install --quiet --no-cache-dir --no-deps "$work"/context/dist/*.whl
 "$work/venv/bin/pip" check
 cd "$work"

@@ -18,7 +18,7 @@ from fastcore.docments import docments
 from fastcore.script import call_parse
 
 from .checks import checked_samples, format_report, validate_dataset
-from .core import UserError, cache_dir, run_command
+from .core import UserError, cache_dir, default_device, run_command
 from .data import IMAGE_EXTENSIONS, resolve_dataset
 from image_classifier.drift import (
     TESTS,
@@ -289,6 +289,7 @@ def image_classifier_drift(
             raise UserError(
                 "give the run and the new data: --run experiments/<experiment>/<run> --data <folder>"
             )
+        default_device()  # a bad IMAGE_CLASSIFIER_DEVICE is refused before anything is read
         chosen = [t for t in tests.split(",") if t]
         for ok, what in [
             (chosen, "--tests names no test: choose from " + ", ".join(TESTS)),

@@ -184,6 +184,17 @@ def cache_dir(
     return path
 
 # %% ../nbs/00_core.ipynb #c4ecd001
+def _mps_works() -> bool:
+    "Whether Apple's mps device is here and holds a tensor (virtual Macs report one that cannot)."
+    if not torch.backends.mps.is_available():
+        return False
+    try:
+        torch.ones(1, device="mps")
+    except RuntimeError:
+        return False
+    return True
+
+
 def checked_device(
     name: str,  # what the user gave: cpu, cuda, cuda:1, mps
     where: str = "--device",  # the flag or variable it came from, for the message
@@ -195,8 +206,9 @@ def checked_device(
         raise UserError(
             f"{where} {name!r} is not a device: use cpu, cuda, cuda:N or mps"
         ) from None
-    mps = torch.backends.mps.is_available()
-    here = dict(cpu=1, cuda=torch.cuda.device_count(), mps=int(mps))  # devices per type
+    here = dict(
+        cpu=1, cuda=torch.cuda.device_count(), mps=int(_mps_works())
+    )  # devices per type
     if (device.index or 0) >= here.get(device.type, 0):
         raise UserError(f"{where} {name}: there is no such device here; use cpu")
     return device
@@ -208,7 +220,7 @@ def default_device() -> torch.device:
         return checked_device(asked, "IMAGE_CLASSIFIER_DEVICE")
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if torch.backends.mps.is_available():
+    if _mps_works():
         return torch.device("mps")
     return torch.device("cpu")
 

@@ -53,6 +53,21 @@ def _alive(record: dict) -> bool:
     "Whether the process that wrote `record` still runs (assumed so on another host)."
     if record.get("host") != socket.gethostname():
         return True
+    if (
+        os.name == "nt"
+    ):  # signal 0 is CTRL_C_EVENT there: ask the kernel for the process instead
+        import ctypes
+
+        kernel = ctypes.windll.kernel32
+        handle = kernel.OpenProcess(
+            0x1000, False, record["pid"]
+        )  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        kernel.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
     try:
         os.kill(record["pid"], 0)
     except ProcessLookupError:

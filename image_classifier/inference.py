@@ -86,6 +86,8 @@ def _onnxruntime():
 
 def onnx_backend(run_dir: Path, device: str = "cpu"):
     "(predict function, model info) for the run's exported model.onnx, through onnxruntime alone."
+    if checked_device(device).type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device}: the onnx backend runs on cpu or cuda")
     ort = _onnxruntime()
     path, meta = Path(run_dir) / "model.onnx", Path(run_dir) / "onnx.json"
     if not path.exists() or not meta.exists():
@@ -94,7 +96,7 @@ def onnx_backend(run_dir: Path, device: str = "cpu"):
         )
     providers = (
         ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        if device.startswith("cuda")
+        if str(device).startswith("cuda")
         else ["CPUExecutionProvider"]
     )
     session, info = ort.InferenceSession(str(path), providers=providers), json.loads(

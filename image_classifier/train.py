@@ -37,6 +37,7 @@ from image_classifier.core import (
     UserError,
     atomic_torch_save,
     atomic_write,
+    default_device,
     environment_info,
     git_info,
     git_output,
@@ -766,6 +767,7 @@ def train(
     cbs: list = (),  # extra fastai callbacks for the fit
 ) -> Path:
     "Check everything, then train `params.arch` on `params.dataset_folder` into a new run folder."
+    default_device()  # a bad IMAGE_CLASSIFIER_DEVICE is refused before the data is touched
     lineage = {}
     if params.pretrained_model:  # params.yaml records the file it really is
         weights = pretrained_weights(params.pretrained_model, experiments_folder)

@@ -280,6 +280,7 @@ def test_predict_export_and_serve_refuse_bad_settings(env, trained, tmp_path):
         (("--data", images, "--output", tmp_path / "no" / "p.csv"), "give a file in an existing folder"),
         (("--data", images, "--top_k", "0"), "--top_k and --batch_size must be at least 1, not 0 and 64"),
         (("--data", images, "--device", "garbage"), "--device 'garbage' is not a device"),
+        (("--data", images, "--backend", "onnx", "--device", "cuda:7"), "--device cuda:7: there is no such device here"),
         (("--data", f"{images},{tmp_path / 'nope.png'}"), "nope.png: no such file or folder"),
     ]:  # fmt: skip
         refused(run(env, cwd, "image_classifier_predict", "--run", run_dir, *args), 2, message)  # fmt: skip
@@ -292,3 +293,14 @@ def test_predict_export_and_serve_refuse_bad_settings(env, trained, tmp_path):
     refused(run(env, cwd, "image_classifier_serve", "--run", tmp_path), 2, "no model.pth and model.json")  # fmt: skip
     refused(run(env, cwd, "image_classifier_serve", "--run", run_dir, "--port", "99999"), 2,
             "--port must be from 0 to 65535, not 99999")  # fmt: skip
+
+
+def test_a_bad_device_variable_is_refused_before_anything_is_written(env, tmp_path):
+    "IMAGE_CLASSIFIER_DEVICE is checked first: no embedded dataset, no cache, no run folder."
+    bad = env | dict(
+        IMAGE_CLASSIFIER_DEVICE="garbage",
+        IMAGE_CLASSIFIER_CACHE=str(tmp_path / "cache"),
+    )
+    refused(run(bad, tmp_path, "image_classifier_trainer", *TINY), 2,
+            "IMAGE_CLASSIFIER_DEVICE 'garbage' is not a device: use cpu, cuda, cuda:N or mps")  # fmt: skip
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())

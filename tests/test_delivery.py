@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -308,7 +309,7 @@ def test_inputs_never_expand_inside_shell():
 
 @pytest.mark.skipif(
     shutil.which("git-lfs") is None,
-    reason="git-lfs is not installed (Debian package git-lfs)",
+    reason="git-lfs is not installed (make tools says how)",
 )
 def test_committed_run_stores_models_and_pictures_in_lfs(tmp_path):
     def git(*args):
@@ -349,3 +350,56 @@ def test_committed_run_stores_models_and_pictures_in_lfs(tmp_path):
     )
     assert git("show", "HEAD:experiments/e/r/metrics.json") == "text\n"
     assert git("show", "HEAD:nbs/00_core.ipynb") == "{}\n"
+
+
+def test_image_check_knows_the_variant_and_the_lock(tmp_path):
+    """docker/check-installed.py, run after the image's install: pip falls back to PyPI's CUDA torch without
+    a word when the CPU index is out of reach, so a CPU image with CUDA libraries must fail here, as must a
+    package the lock does not pin. A fake environment: dist-info folders, and the real `packaging`.
+    """
+    import packaging
+
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", tmp_path / "venv"], check=True
+    )
+    site = next((tmp_path / "venv").glob("lib/python3*/site-packages"))
+    shutil.copytree(Path(packaging.__file__).parent, site / "packaging")
+    lock = tmp_path / "prod.txt"
+    lock.write_text(
+        "torch==2.14.1\nnvidia-cublas==13.1.1.3 ; sys_platform == 'linux'\n"
+    )
+
+    def installed(*dists):
+        for old in site.glob("*.dist-info"):
+            shutil.rmtree(old)
+        for name, version in dists:
+            info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            )
+
+    def check(variant):
+        python = tmp_path / "venv" / "bin" / "python"
+        script = ROOT / "docker" / "check-installed.py"
+        return subprocess.run(
+            [python, "-I", script, variant, lock], capture_output=True, text=True
+        )
+
+    installed(("torch", "2.14.1"), ("nvidia-cublas", "13.1.1.3"))
+    done = check("cpu")
+    assert (
+        done.returncode == 1
+        and "a CPU image with CUDA libraries (nvidia-cublas" in done.stderr
+    ), done
+    assert (
+        check("cuda").returncode == 0 or sys.platform != "linux"
+    )  # the pin applies on Linux only
+    installed(("torch", "2.14.1+cpu"))
+    assert check("cpu").returncode == 0, check("cpu").stderr
+    assert "torch 2.14.1+cpu, a CPU-only build" in check("cuda").stderr
+    installed(("torch", "2.14.1+cpu"), ("requests", "2.0"))
+    assert (
+        "not at a version pinned in" in check("cpu").stderr
+        and "requests 2.0" in check("cpu").stderr
+    )

@@ -27,10 +27,8 @@ SETS = [
     "cq",
     "build",
 ]  # requirements/<set>.in -> <set>.txt, in the order compile.sh locks them
-PYTHONS = [
-    "3.11.0",
-    "3.11.9",
-]  # the oldest and the newest 3.11: markers may tell them apart
+# the first 3.11 and a late one (the last with installers): markers may tell them apart
+PYTHONS = ["3.11.0", "3.11.9"]
 MACOS = "14.0"  # torch and onnxruntime ship macOS wheels for 14 (Sonoma) and newer
 # uv's target name -> the environment markers a lock is read with there
 PLATFORMS = {
@@ -154,7 +152,9 @@ def uv(*args, **env):
     env = (
         os.environ | dict(UV_PYTHON_DOWNLOADS="never") | env
     )  # it needs no other interpreter
-    out = subprocess.run([exe, *args], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [exe, *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr.strip()
     return out.stdout
 
@@ -169,7 +169,7 @@ def test_every_pin_has_a_wheel_on_every_platform(platform, lock):
         try:
             out = uv(
                 "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--only-binary", ":all:",
-                "--python-platform", platform, "--python-version", python, f"requirements/{lock}.txt",
+                "--python-platform", platform, "--python-version", python, ROOT / "requirements" / f"{lock}.txt",
                 MACOSX_DEPLOYMENT_TARGET=MACOS,
             )  # fmt: skip
         except AssertionError as e:
