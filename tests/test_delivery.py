@@ -317,34 +317,41 @@ def test_committed_run_stores_models_and_pictures_in_lfs(tmp_path):
             ["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True
         ).stdout
 
+    "Runs and datasets are added without --force; their binaries become LFS pointers; scratch stays out."
     git("init", "-q")
     git("lfs", "install", "--local")
     shutil.copy(ROOT / ".gitattributes", tmp_path / ".gitattributes")
+    shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
     run = tmp_path / "experiments" / "e" / "r"
     run.mkdir(parents=True)
-    for name in (
+    binaries = [
         "model.pth",
         "metrics.png",
         "confusion_matrix.png",
         "drift_reference.npz",
-    ):
+    ]
+    for name in binaries + ["checkpoint.pth", "best.pth", ".model.pth.x1.tmp"]:
         (run / name).write_bytes(b"\x00binary\xff" * 100)
     for name in ("metrics.json", "metrics.csv", "params.yaml", "train.log"):
         (run / name).write_text("text\n")
+    images = ["data/pets/cat/a.JPG", "data/pets/dog/b.png", "data/cifar/data_batch_1", "data/cifar/batches.meta"]  # fmt: skip
+    for name in images + ["data/digits/0/x.png", "data/downloaded/x/y.jpg"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"\x89PNG\x00" * 50)
+    (tmp_path / "data" / "pets" / "labels.csv").write_text("a,cat\n")
     (tmp_path / "nbs").mkdir()
     (tmp_path / "nbs" / "00_core.ipynb").write_text("{}\n")
-    git("add", ".")
+    git("add", "experiments/e/r", "data/pets", "data/cifar", "nbs")  # no --force needed
+    git("add", ".")  # and nothing generated comes with `git add .`
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run")
     in_lfs = set(git("lfs", "ls-files", "--name-only").split())
-    assert in_lfs == {
-        f"experiments/e/r/{n}"
-        for n in (
-            "model.pth",
-            "metrics.png",
-            "confusion_matrix.png",
-            "drift_reference.npz",
-        )
-    }
+    assert in_lfs == {f"experiments/e/r/{n}" for n in binaries} | set(images), in_lfs
+    tracked = set(git("ls-files").split())
+    assert (
+        "data/pets/labels.csv" in tracked and "experiments/e/r/params.yaml" in tracked
+    )
+    scratch = ("checkpoint.pth", "best.pth", "data/digits/", "data/downloaded/", ".tmp")
+    assert not [t for t in tracked if any(s in t for s in scratch)], tracked
     assert git("show", "HEAD:experiments/e/r/model.pth").startswith(
         "version https://git-lfs.github.com/spec/v1"
     )
