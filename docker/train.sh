@@ -4,10 +4,4 @@
 set -euo pipefail
 tag="${1:?usage: train.sh TAG [image_classifier_trainer arguments]}"
 shift
-mkdir -p experiments data
-docker run --rm \
-    --user "$(id -u):$(id -g)" \
-    --env HOME=/home/trainer \
-    --volume "$PWD/experiments:/home/trainer/experiments" \
-    --volume "$PWD/data:/home/trainer/data" \
-    "$tag" "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/run.sh" "$tag" image_classifier_trainer "$@"

@@ -38,18 +38,33 @@ def drift_step(name):
     return find_step("drift.yaml", "drift", name)
 
 
+def form_flags():
+    "The trainer flags the Train step passes: literal ones, and those of its `for flag in ...` loop."
+    script = train_step("Train")["run"].replace("\\\n", " ")
+    looped = re.search(r"for flag in ([a-z_ ]+); do", script)
+    return re.findall(r"--([a-z_]+)", script) + (
+        looped.group(1).split() if looped else []
+    )
+
+
 def test_training_form_passes_only_real_trainer_flags():
     wf = workflow("training.yaml")
     inputs = wf[True]["workflow_dispatch"]["inputs"]  # YAML reads the key `on` as True
-    assert (
-        len(inputs) <= 10
-    ), "GitHub Enterprise Server before 2025 allows 10 dispatch inputs"
-    flags = re.findall(r"--([a-z_]+)", train_step("Train")["run"])
+    assert len(inputs) <= 25, "GitHub allows 25 workflow_dispatch inputs"
+    flags = form_flags()
     cli = {a.dest for a in trainer_parser()._actions} - {"help"}
     assert flags and set(flags) <= cli, sorted(set(flags) - cli)
     for name in inputs:
         if name in cli:
             assert name in flags, f"input {name} is never passed to the trainer"
+    env = train_step("Train")["env"]
+    for (
+        flag
+    ) in (
+        flags
+    ):  # each looped flag reads the env variable of its name in capitals, set from its input
+        if flag not in ("experiment_name", "run_name", "dataset_folder"):
+            assert env[flag.upper()] == f"${{{{ inputs.{flag} }}}}", flag
 
 
 def run_step(name, cwd, find=train_step, **env):
@@ -81,11 +96,15 @@ def test_training_form_passes_only_the_fields_filled_in(tmp_path):
     fake_command(
         tmp_path / "docker", "train.sh", 'printf "%s\\n" "$@"'
     )  # what the image would be given
-    form = dict(
-        EXPERIMENT="e", RUN="r", DATASET_FOLDER="data/cifar", ARCH="", NUM_EPOCHS=""
+    form = {
+        name: "" for name in train_step("Train")["env"]
+    }  # every field, as the runner sets them
+    form |= dict(
+        EXPERIMENT="e", RUN="r", DATASET_FOLDER="data/cifar", LEARNING_RATE="0.8"
     )
-    form |= dict(BATCH_SIZE="", SEED="", LEARNING_RATE="0.8")
-    done = run_step("Train", tmp_path, CONFIG="experiments/e/old/params.yaml", **form)
+    done = run_step(
+        "Train", tmp_path, **form | dict(CONFIG="experiments/e/old/params.yaml")
+    )
     assert done.returncode == 0, done.stderr
     assert (
         done.stdout.split()
@@ -95,7 +114,7 @@ def test_training_form_passes_only_the_fields_filled_in(tmp_path):
             " --config experiments/e/old/params.yaml --learning_rate 0.8"
         ).split()
     )
-    done = run_step("Train", tmp_path, CONFIG="", **form | dict(SEED="7"))
+    done = run_step("Train", tmp_path, **form | dict(SEED="7"))
     assert "--config" not in done.stdout.split() and done.stdout.split()[-2:] == [
         "--seed",
         "7",
@@ -237,7 +256,8 @@ def test_drift_refuses_paths_outside_experiments_and_data(tmp_path):
 
 
 def test_drift_on_a_fresh_repository_says_what_is_missing(tmp_path):
-    "The schedule's defaults do not exist in a new repository: one ::error:: line says so and how to set them up."
+    """The schedule's defaults do not exist in a new repository: on the schedule, a notice and a green job
+    that checks nothing; started by hand, one ::error:: line names what is missing."""
     defaults = {
         name: re.fullmatch(r"\$\{\{ inputs\.\w+ \|\| '(.+)' \}\}", value).group(1)
         for name, value in workflow("drift.yaml")["env"].items()
@@ -245,14 +265,25 @@ def test_drift_on_a_fresh_repository_says_what_is_missing(tmp_path):
     assert defaults == dict(
         RUN_DIR="experiments/default/baseline", DATA_DIR="data/incoming"
     )
+    out = tmp_path / "github_output"
     for present, missing in [
         ((), ("experiments/default/baseline", "data/incoming")),
         (("experiments/default/baseline",), ("data/incoming",)),
     ]:
         for folder in present:
             (tmp_path / folder).mkdir(parents=True)
+        check = dict(find=drift_step, GITHUB_OUTPUT=str(out), **defaults)
         done = run_step(
-            "Check the run and the data", tmp_path, find=drift_step, **defaults
+            "Check the run and the data", tmp_path, EVENT="schedule", **check
+        )
+        assert done.returncode == 0 and not errors(done), done.stdout + done.stderr
+        assert (
+            done.stdout.startswith("::notice::nothing to check yet")
+            and out.read_text() == "skip=true\n"
+        )
+        out.unlink()
+        done = run_step(
+            "Check the run and the data", tmp_path, EVENT="workflow_dispatch", **check
         )
         assert done.returncode == 1 and len(errors(done)) == 1, done.stdout
         assert "Traceback" not in done.stdout + done.stderr
@@ -260,10 +291,17 @@ def test_drift_on_a_fresh_repository_says_what_is_missing(tmp_path):
         for folder in defaults.values():
             assert (folder in missing) == (folder in named), done.stdout
         assert ("training.yaml" in named) == ("experiments/default/baseline" in missing)
-        assert "start this workflow by hand with run and data" in how
+        assert "set run and data" in how
+    for later in (
+        "Fetch this run's model only (not every LFS object in the repository)",
+        "Drift tests",
+    ):
+        assert drift_step(later)["if"] == "${{ steps.check.outputs.skip != 'true' }}"
     (tmp_path / "data" / "incoming").mkdir(parents=True)
-    done = run_step("Check the run and the data", tmp_path, find=drift_step, **defaults)
-    assert done.returncode == 0 and not errors(done), done.stdout + done.stderr
+    done = run_step("Check the run and the data", tmp_path, EVENT="schedule", **check)
+    assert done.returncode == 0 and not errors(done) and not out.exists(), (
+        done.stdout + done.stderr
+    )
 
 
 def test_drift_step_records_its_verdict_and_fails_on_drift_or_error(tmp_path):

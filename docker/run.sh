@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run one of the package's commands in the image, on this checkout: it is mounted as the working folder,
+# so runs land in ./experiments, datasets are read from ./data, and the trainer records the checkout's
+# git commit (and a parent run's) as it would outside the image.
+#   docker/run.sh TAG COMMAND [arguments...]     e.g. docker/run.sh TAG image_classifier_experiments list
+set -euo pipefail
+tag="${1:?usage: run.sh TAG COMMAND [arguments]}"
+command="${2:?usage: run.sh TAG COMMAND [arguments]}"
+shift 2
+mkdir -p experiments data
+docker run --rm \
+    --user "$(id -u):$(id -g)" \
+    --env HOME=/home/trainer \
+    --volume "$PWD:/home/trainer/work" \
+    --workdir /home/trainer/work \
+    --entrypoint "$command" \
+    "$tag" "$@"
