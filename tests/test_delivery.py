@@ -293,7 +293,7 @@ def test_drift_on_a_fresh_repository_says_what_is_missing(tmp_path):
         assert ("training.yaml" in named) == ("experiments/default/baseline" in missing)
         assert "set run and data" in how
     for later in (
-        "Fetch this run's model only (not every LFS object in the repository)",
+        "Fetch this run's files and the new data only (not every LFS object in the repository)",
         "Drift tests",
     ):
         assert drift_step(later)["if"] == "${{ steps.check.outputs.skip != 'true' }}"
