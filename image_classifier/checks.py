@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .core import UserError, atomic_write, cache_dir
+from .core import UserError, atomic_write, cache_dir, lfs_include
 from image_classifier.data import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -320,6 +320,14 @@ def checked_samples(
     samples = scan_dataset(root, valid_pct, seed)
     infos = inspect_samples(samples, root)
     usable, skipped = usable_samples(samples, infos)
+    pointers = [path for path, problem in skipped if "a Git LFS pointer" in problem]
+    if (
+        pointers
+    ):  # not damaged images: a clone without them; training on the rest would be silently wrong
+        raise UserError(
+            f"{root}: {len(pointers)} of its files are Git LFS pointers, not images: "
+            f"git lfs pull --include '{lfs_include(root)}/**' fetches them"
+        )
     classes = _classes(root, samples)
     fatal = fatal_problems(usable, classes, split_counts(usable, classes), batch_size)
     if fatal:

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'seed_everything', 'atomic_write',
-           'atomic_torch_save', 'git_output', 'git_info', 'load_weights', 'cache_dir', 'checked_device',
-           'default_device', 'environment_info']
+           'atomic_torch_save', 'git_output', 'git_info', 'is_lfs_pointer', 'lfs_include', 'load_weights', 'cache_dir',
+           'checked_device', 'default_device', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import os
@@ -143,9 +143,28 @@ def git_info(
         if commit
         else None
     )
-    return {"commit": commit, "dirty": None if commit is None else bool(status)}
+    return {
+        "commit": commit,
+        "dirty": None if status is None else bool(status),
+    }  # None: unknown
 
 # %% ../nbs/00_core.ipynb #c28f761a
+def is_lfs_pointer(path: Path) -> bool:
+    "Whether `path` is a Git LFS pointer file (a clone without the LFS object) rather than the file."
+    with open(path, "rb") as f:
+        return f.read(40).startswith(b"version https://git-lfs")
+
+
+def lfs_include(path: Path) -> str:
+    "`path` as `git lfs pull --include` wants it: relative to the top of its repository."
+    top = git_output(Path(path).parent, "rev-parse", "--show-toplevel")
+    return (
+        Path(os.path.relpath(Path(path).resolve(), top)).as_posix()
+        if top
+        else str(path)
+    )
+
+
 def load_weights(
     path: Path,  # a .pth file
     then: str = "",  # what the user can do about a refused file
@@ -153,15 +172,9 @@ def load_weights(
 ):
     "What `path` holds, loaded with `weights_only=True`; a `UserError` naming the file if torch refuses it."
     path = Path(path)
-    with open(path, "rb") as f:
-        if f.read(40).startswith(b"version https://git-lfs"):
-            top = git_output(
-                path.parent, "rev-parse", "--show-toplevel"
-            )  # --include is relative to it
-            where = (
-                Path(os.path.relpath(path.resolve(), top)).as_posix() if top else path
-            )
-            raise UserError(f"{path} is a Git LFS pointer, not the file: git lfs pull --include '{where}' gets it")  # fmt: skip
+    if is_lfs_pointer(path):
+        pull = f"git lfs pull --include '{lfs_include(path)}'"
+        raise UserError(f"{path} is a Git LFS pointer, not the file: {pull} gets it")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # UnpicklingError, EOFError, ...: torch refuses it

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .core import UserError, atomic_write
+from .core import UserError, atomic_write, is_lfs_pointer
 
 # %% ../nbs/01_data.ipynb #b4336f9a
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -49,6 +49,10 @@ def read_image(
     max_pixels: int = MAX_PIXELS,  # refuse larger images (width × height)
 ) -> Image.Image:
     "Decode `path` fully into an 8-bit RGB image, upright, or raise `ImageError` saying why."
+    if is_lfs_pointer(path):
+        raise ImageError(
+            path, "a Git LFS pointer, not the image (git lfs pull fetches it)"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -174,6 +174,7 @@ class GitHub:
         github = dict(
             token="",
             ref_name="main",
+            ref_type="branch",
             event_name=event,
             repository="o/r",
             run_id=str(self.runs + 1),
@@ -256,7 +257,9 @@ class GitHub:
                 files["GITHUB_OUTPUT"].unlink(missing_ok=True)
                 if step.get("id"):
                     contexts["steps"][step["id"]] = dict(outputs=outputs)
-                failed = failed or ran.returncode != 0
+                failed = failed or (
+                    ran.returncode != 0 and not step.get("continue-on-error")
+                )
         outputs = {
             k: substitute(v, contexts) for k, v in job.get("outputs", {}).items()
         }
@@ -354,7 +357,7 @@ def test_train_commit_fine_tune_compare_and_check_drift(tmp_path):
     commit = gh.run_job(
         wf["jobs"]["commit"],
         wf["env"],
-        dict(inputs=inputs, github=dict(ref_name="main"), steps={}),
+        dict(inputs=inputs, github=dict(ref_name="main", ref_type="branch"), steps={}),
     )
     assert commit["result"] == "failure", commit["log"]
     assert (
