@@ -49,7 +49,9 @@ def read_image(
     max_pixels: int = MAX_PIXELS,  # refuse larger images (width × height)
 ) -> Image.Image:
     "Decode `path` fully into an 8-bit RGB image, upright, or raise `ImageError` saying why."
-    if is_lfs_pointer(path):
+    if isinstance(path, (str, Path)) and is_lfs_pointer(
+        path
+    ):  # a path, not an upload's file object
         raise ImageError(
             path, "a Git LFS pointer, not the image (git lfs pull fetches it)"
         )
