@@ -103,7 +103,7 @@ SETTINGS = [
     (("--monitor", "f1"), "--monitor must be valid_loss or accuracy, not 'f1'"),
     (("--optimizer", "rmsprop"), "--optimizer must be sgd or adam or muon, not 'rmsprop'"),
     (("--arch", "resnt18"), "Unknown model 'resnt18'. Did you mean: resnet18"),
-    (("--pretrained_model", "missing.pth"), "missing.pth: no such file"),
+    (("--pretrained_model", "missing.pth"), "missing.pth: no such run folder or file"),
     (("--precision", "fp16"), "--precision fp16 needs a GPU"),
     (("--learning", "0.1"), "unrecognized arguments: --learning 0.1"),
     (("--num_epochs", "many"), "invalid int value: 'many'"),
