@@ -17,16 +17,16 @@ from fastai.torch_core import rank_distrib
 from fastcore.docments import docments
 from fastcore.script import call_parse
 
-from .checks import checked_samples, format_report, validate_dataset
-from .core import UserError, cache_dir, default_device, run_command
-from .data import IMAGE_EXTENSIONS, resolve_dataset
+from .checks import format_report, validate_dataset
+from .core import UserError, default_device, run_command
+from .data import resolve_dataset
 from image_classifier.drift import (
     TESTS,
     drift_tests,
     extract_features,
-    load_reference,
+    new_images,
     plot_drift,
-    save_reference,
+    run_reference,
 )
 from image_classifier.experiments import (
     ancestry,
@@ -35,7 +35,6 @@ from image_classifier.experiments import (
     list_runs,
     load_run,
     markdown_summary,
-    read_record,
     run_folder,
     write_json,
 )
@@ -221,53 +220,6 @@ def image_classifier_experiments(
 
     print(run_command(_go))
 
-# %% ../nbs/05_cli.ipynb #6ad1658a
-def _reference(run_dir: Path, model, info: dict, batch_size: int) -> tuple:
-    "The run's saved reference; fitted once on its validation split, and only from the data it was trained on."
-    ref = load_reference(run_dir)
-    if ref is None:
-        params = TrainParams(**load_params(run_dir / "params.yaml"))
-        root = resolve_dataset(
-            params.dataset_folder, cache_dir("data")
-        )  # never write here
-        usable, _, fp = checked_samples(root, params.valid_pct, params.seed)
-        recorded = read_record(run_dir / "environment.json").get("data", {}).get("fingerprint")  # fmt: skip
-        if fp != recorded:
-            raise UserError(
-                f"{run_dir} has no saved drift reference, and {root} is not the data it was trained on "
-                f"(fingerprint {fp[:12]}, the run recorded {str(recorded)[:12]}): run this where "
-                f"{params.dataset_folder} is that data, so the reference is fitted on it"
-            )
-        valid = [s for s in usable if s.split == "valid"]
-        features = extract_features(model, info, valid, batch_size)
-        save_reference(run_dir, features, f"validation split of {params.dataset_folder} ({fp[:12]})")  # fmt: skip
-        ref = load_reference(run_dir)
-    return ref, read_record(run_dir / "drift_reference.json")
-
-# %% ../nbs/05_cli.ipynb #57765798
-def _new_images(folder: Path, classes: list) -> list:
-    "Image files under `folder`; class folders the model does not know are an error."
-    if not folder.is_dir():
-        raise UserError(
-            f"{folder}: no such folder; --data takes a folder of new images"
-        )
-    files = sorted(
-        f
-        for f in folder.rglob("*")
-        if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
-    )
-    labels = {
-        f.relative_to(folder).parts[0]
-        for f in files
-        if len(f.relative_to(folder).parts) > 1
-    }
-    unknown = sorted(labels - set(classes) - {"train", "valid", "val", "test"})
-    if unknown:
-        raise UserError(
-            f"{folder}: class folder(s) {', '.join(unknown)} unknown to the model (it knows {', '.join(classes)})"
-        )
-    return files
-
 # %% ../nbs/05_cli.ipynb #b97f58f2
 @call_parse
 def image_classifier_drift(
@@ -305,9 +257,9 @@ def image_classifier_drift(
         if folder.resolve().is_relative_to(Path(data).resolve()):
             raise UserError(f"--output {folder} is inside --data: its files would be read as new images next time")  # fmt: skip
         model, info = load_run(run)
-        ref, meta = _reference(Path(run), model, info, batch_size)
+        ref, meta = run_reference(Path(run), model, info, batch_size)
         new = extract_features(
-            model, info, _new_images(Path(data), info["classes"]), batch_size
+            model, info, new_images(Path(data), info["classes"]), batch_size
         )
         for path, why in new["skipped"]:
             print(f"skipping {path}: {why}", file=sys.stderr)

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['IMAGE_STATS', 'TESTS', 'psi', 'ks_test', 'label_shift_test', 'mmd_test', 'image_stats', 'describe_inputs',
-           'extract_features', 'save_reference', 'load_reference', 'drift_tests', 'plot_drift']
+           'extract_features', 'save_reference', 'load_reference', 'reference_samples', 'run_reference', 'new_images',
+           'drift_tests', 'plot_drift']
 
 # %% ../nbs/04a_drift.ipynb #ac5539b5
 import json
@@ -15,8 +16,17 @@ import torch
 from PIL import Image, ImageFilter
 from scipy import stats
 
-from .core import UserError, atomic_write, default_device
-from .data import ImageError, fit_square, load_sample, read_image
+from .checks import checked_samples
+from .core import UserError, atomic_write, cache_dir, default_device
+from image_classifier.data import (
+    IMAGE_EXTENSIONS,
+    ImageError,
+    fit_square,
+    load_sample,
+    read_image,
+    resolve_dataset,
+)
+from .experiments import read_record
 
 # %% ../nbs/04a_drift.ipynb #fcf51f72
 def psi(
@@ -332,6 +342,61 @@ def load_reference(
         return None
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in ("probs", "embeddings", "stats")}
+
+# %% ../nbs/04a_drift.ipynb #e2d81adf
+def reference_samples(
+    run_dir: Path,  # a finished run folder
+) -> tuple:
+    "(validation `Sample`s, description) of the data the run was trained on; a `UserError` if it changed."
+    # here, not at the top: the trainer imports fastai, which serving (which imports drift) never needs
+    from image_classifier.train import TrainParams, load_params
+
+    params = TrainParams(**load_params(Path(run_dir) / "params.yaml"))
+    root = resolve_dataset(params.dataset_folder, cache_dir("data"))  # never write here
+    usable, _, fp = checked_samples(root, params.valid_pct, params.seed)
+    recorded = read_record(Path(run_dir) / "environment.json").get("data", {}).get("fingerprint")  # fmt: skip
+    if fp != recorded:
+        raise UserError(
+            f"{run_dir} has no saved drift reference, and {root} is not the data it was trained on "
+            f"(fingerprint {fp[:12]}, the run recorded {str(recorded)[:12]}): run this where "
+            f"{params.dataset_folder} is that data, so the reference is fitted on it"
+        )
+    valid = [s for s in usable if s.split == "valid"]
+    return valid, f"validation split of {params.dataset_folder} ({fp[:12]})"
+
+# %% ../nbs/04a_drift.ipynb #6591d652
+def run_reference(
+    run_dir: Path,  # a finished run folder
+    model: torch.nn.Module,  # its model, in eval mode
+    info: dict,  # its model.json
+    batch_size: int = 128,  # images per forward pass
+) -> tuple:
+    "(features, drift_reference.json) of the run's reference, fitted and saved on first use."
+    if load_reference(run_dir) is None:
+        valid, source = reference_samples(run_dir)
+        save_reference(
+            run_dir, extract_features(model, info, valid, batch_size), source
+        )
+    return load_reference(run_dir), read_record(Path(run_dir) / "drift_reference.json")
+
+# %% ../nbs/04a_drift.ipynb #3df5237d
+def new_images(
+    folder: Path,  # a folder of new images
+    classes: list,  # the model's class names
+) -> list:
+    "Image files under `folder`; class folders the model does not know are an error."
+    if not folder.is_dir():
+        raise UserError(
+            f"{folder}: no such folder; --data takes a folder of new images"
+        )
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())  # fmt: skip
+    labels = {f.relative_to(folder).parts[0] for f in files if len(f.relative_to(folder).parts) > 1}  # fmt: skip
+    unknown = sorted(labels - set(classes) - {"train", "valid", "val", "test"})
+    if unknown:
+        raise UserError(
+            f"{folder}: class folder(s) {', '.join(unknown)} unknown to the model (it knows {', '.join(classes)})"
+        )
+    return files
 
 # %% ../nbs/04a_drift.ipynb #c4b2374d
 TESTS = ["outputs", "labels", "embeddings", "inputs"]
