@@ -103,7 +103,7 @@ def draw(rng, clean, shifted, labels, n, fraction, knockout):
     }
 
 
-def run_tests(ref, new, n_classes, rng, n_permutations):
+def run_tests(ref, new, n_classes, rng, num_permutations):
     "p-values of the four tests: the whole reference against `new`, as the CLI runs them (MMD on an equal-size subsample)."
     r = ref["embeddings"][
         rng.choice(len(ref["embeddings"]), len(new["probs"]), replace=False)
@@ -116,8 +116,8 @@ def run_tests(ref, new, n_classes, rng, n_permutations):
         embeddings=mmd_test(
             r,
             new["embeddings"],
-            n_permutations,
-            seed=int(rng.integers(1 << 31)),
+            num_permutations,
+            permutation_seed=int(rng.integers(1 << 31)),
             fuse=True,
         )["p_value"],
         inputs=ks_test(ref["stats"], new["stats"])["p_value"],

@@ -229,8 +229,8 @@ def image_classifier_drift(
         TESTS
     ),  # comma-separated: outputs (KS, BBSD), labels (chi-square), embeddings (MMD), inputs (KS)
     alpha: float = 0.05,  # overall false-alarm rate
-    n_permutations: int = 100,  # permutations of the MMD test
-    seed: int = 0,  # seed of the permutations
+    num_permutations: int = 100,  # permutations of the MMD test
+    permutation_seed: int = 0,  # seed of the MMD test's permutations
     output: str = None,  # folder for drift_report.json and the pictures (default: drift-<data folder name>)
     batch_size: int = 128,  # images per forward pass
 ):
@@ -246,7 +246,7 @@ def image_classifier_drift(
         for ok, what in [
             (chosen, "--tests names no test: choose from " + ", ".join(TESTS)),
             (0 < alpha < 1, f"--alpha is a false-alarm rate between 0 and 1, not {alpha}"),
-            (n_permutations >= 1, f"--n_permutations must be at least 1, not {n_permutations}"),
+            (num_permutations >= 1, f"--num_permutations must be at least 1, not {num_permutations}"),
             (batch_size >= 1, f"--batch_size must be at least 1, not {batch_size}"),
         ]:  # fmt: skip
             if not ok:
@@ -264,7 +264,7 @@ def image_classifier_drift(
         for path, why in new["skipped"]:
             print(f"skipping {path}: {why}", file=sys.stderr)
         report = drift_tests(
-            ref, new, info["classes"], chosen, alpha, n_permutations, seed
+            ref, new, info["classes"], chosen, alpha, num_permutations, permutation_seed
         )
         extra = dict(run=str(run), data=str(data), n_new=len(new["probs"]), skipped=new["skipped"])  # fmt: skip
         write_json(folder / "drift_report.json", report | extra)

@@ -138,9 +138,9 @@ def label_shift_test(
 def mmd_test(
     x: np.ndarray,  # N×D reference embeddings
     y: np.ndarray,  # M×D new embeddings
-    n_permutations: int = 100,  # permutations for the p-value
+    num_permutations: int = 100,  # permutations for the p-value
     alpha: float = 0.05,  # false-alarm rate
-    seed: int = 0,  # seed of the permutations
+    permutation_seed: int = 0,  # seed of the permutations
     fuse: bool = False,  # several bandwidths, maximum of standardised statistics
     device: str = None,  # torch device (default: `default_device()`)
 ) -> dict:
@@ -155,10 +155,10 @@ def mmd_test(
         .clamp_min(1e-12)
     )
     scales = [0.25, 0.5, 1.0, 2.0, 4.0] if fuse else [1.0]
-    g = torch.Generator(device="cpu").manual_seed(seed)
+    g = torch.Generator(device="cpu").manual_seed(permutation_seed)
     perms = torch.stack(
         [torch.arange(big)]
-        + [torch.randperm(big, generator=g) for _ in range(n_permutations)]
+        + [torch.randperm(big, generator=g) for _ in range(num_permutations)]
     ).to(device)
     a = torch.where(
         perms < n, 1.0 / n, -1.0 / (big - n)
@@ -177,7 +177,7 @@ def mmd_test(
         )
     else:
         stat = stat[0]
-    p = float((1 + (stat[1:] >= stat[0]).sum()) / (1 + n_permutations))
+    p = float((1 + (stat[1:] >= stat[0]).sum()) / (1 + num_permutations))
     return dict(
         test="mmd_fuse" if fuse else "mmd",
         statistic=float(stat[0]),
@@ -186,7 +186,7 @@ def mmd_test(
         effect_size=None,
         drift=p < alpha,
         bandwidth=float(median),
-        note=f"{n_permutations} permutations, p = (1 + #perm ≥ obs) / (1 + P)",
+        note=f"{num_permutations} permutations, p = (1 + #perm ≥ obs) / (1 + P)",
     )
 
 # %% ../nbs/04a_drift.ipynb #eb67c38a
@@ -408,8 +408,8 @@ def drift_tests(
     classes: list,  # the model's class names
     tests: list = TESTS,  # which tests to run
     alpha: float = 0.05,  # overall false-alarm rate
-    n_permutations: int = 100,  # MMD permutations
-    seed: int = 0,  # MMD permutation seed
+    num_permutations: int = 100,  # MMD permutations
+    permutation_seed: int = 0,  # MMD permutation seed
     min_images: int = 10,  # fewer new images than this is an error
 ) -> dict:
     "Run `tests` and return {tests: {name: result}, drift, alpha, correction, messages}."
@@ -428,7 +428,12 @@ def drift_tests(
             ref["probs"].argmax(1), new["probs"].argmax(1), len(classes), alpha
         ),
         embeddings=lambda: mmd_test(
-            ref["embeddings"], new["embeddings"], n_permutations, alpha, seed, fuse=True
+            ref["embeddings"],
+            new["embeddings"],
+            num_permutations,
+            alpha,
+            permutation_seed,
+            fuse=True,
         ),
         inputs=lambda: ks_test(ref["stats"], new["stats"], alpha, names=IMAGE_STATS),
     )
