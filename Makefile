@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export HF_HUB_OFFLINE ?= 1
 
 .PHONY: setup tools train test lint lint-delivery nbtest pytest recipe lock check-lock clean-venv
 
@@ -46,8 +45,10 @@ lint-delivery: setup tools
 recipe: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash docker/test-recipe.sh
 
-# The tests run on the CPU on every machine (a GPU or Apple's mps would change their figures).
+# The tests run on the CPU on every machine (a GPU or Apple's mps would change their figures), and offline:
+# a user's `make train ARGS=--pretrained` downloads timm's weights.
 nbtest pytest recipe: export IMAGE_CLASSIFIER_DEVICE ?= cpu
+nbtest pytest recipe: export HF_HUB_OFFLINE ?= 1
 
 # torch notebooks run much faster one at a time on a small machine; DataLoaders use num_workers=0.
 nbtest: setup

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.progress import ProgressCallback
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam, OptimWrapper
 from fastai.torch_core import trainable_params
 
-from .callbacks import Autocast, EpochSeed
+from .callbacks import Autocast, EpochSeed, progress_callbacks
 from .core import UserError
 from .models import create_model
 from .optim import Muon, filter_groups
@@ -107,6 +108,8 @@ def build_learner(
         model_dir=".",
         cbs=cbs,
     )
+    learn.remove_cb(ProgressCallback)  # ours: bars on a terminal only, epochs from 0
+    learn.add_cbs(progress_callbacks())
     learn.fresh = (
         fresh  # the weights `pretrained_model` did not give, for the run's log
     )

@@ -190,10 +190,20 @@ def create_model(
         return _model_registry[name](
             num_classes=num_classes, in_chans=in_chans, **kwargs
         )
-    return timm.create_model(
-        name,
-        pretrained=pretrained,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        **kwargs,
-    )
+    try:
+        return timm.create_model(
+            name,
+            pretrained=pretrained,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            **kwargs,
+        )
+    except (OSError, RuntimeError) as e:  # offline, unreachable, or none published
+        if not pretrained:
+            raise
+        why = (str(e).split(". ")[0].splitlines() or [""])[0][:200]
+        raise UserError(
+            f"--pretrained: timm's weights for {name} could not be loaded ({type(e).__name__}: {why}); "
+            "connect to the internet (they come from the Hugging Face Hub), or start from a local file "
+            "with --pretrained_model"
+        ) from None
