@@ -22,11 +22,10 @@ import torch
 from serve import rss_mb, start_server  # bench/serve.py
 
 from data import SHARED, unpack  # bench/data.py
-from image_classifier.data import fit_square, read_image, scan_dataset
+from image_classifier.data import fit_square, normalise_batch, read_image, scan_dataset
 from image_classifier.experiments import new_run_dir, write_json
 from image_classifier.inference import (
     export_onnx,
-    normalise_batch,
     onnx_backend,
     predict_rows,
     torch_backend,

@@ -19,14 +19,16 @@ from scipy import stats
 from .checks import checked_samples
 from .core import UserError, atomic_write, cache_dir, default_device
 from image_classifier.data import (
-    IMAGE_EXTENSIONS,
     ImageError,
     fit_square,
+    image_files,
     load_sample,
+    normalise_batch,
     read_image,
     resolve_dataset,
 )
 from .experiments import read_record
+from .params import TrainParams, load_params
 
 # %% ../nbs/04a_drift.ipynb #fcf51f72
 def psi(
@@ -257,10 +259,6 @@ def extract_features(
 ) -> dict:
     "probs (N×C), embeddings (N×D), stats (N×7), the items used, and [(item, reason)] skipped."
     size, device = info["img_size"], next(model.parameters()).device
-    norm = info.get("normalize") or {"mean": [0.0] * 3, "std": [1.0] * 3}
-    mean, std = (
-        torch.tensor(norm[k], device=device).view(1, 3, 1, 1) for k in ("mean", "std")
-    )
     out = dict(probs=[], embeddings=[], stats=[], used=[], skipped=[])
     for start in range(0, len(items), batch_size):
         images = []
@@ -278,14 +276,7 @@ def extract_features(
             out["stats"].append(image_stats(im))
             out["used"].append(item)
         if images:
-            x = (
-                torch.from_numpy(np.stack(images))
-                .to(device)
-                .permute(0, 3, 1, 2)
-                .float()
-                / 255
-                - mean
-            ) / std
+            x = torch.from_numpy(normalise_batch(images, info)).to(device)
             emb = model.forward_head(model.forward_features(x), pre_logits=True)
             out["embeddings"].append(emb.flatten(1).float().cpu())
             out["probs"].append(
@@ -348,9 +339,6 @@ def reference_samples(
     run_dir: Path,  # a finished run folder
 ) -> tuple:
     "(validation `Sample`s, description) of the data the run was trained on; a `UserError` if it changed."
-    # here, not at the top: the trainer imports fastai, which serving (which imports drift) never needs
-    from image_classifier.train import TrainParams, load_params
-
     params = TrainParams(**load_params(Path(run_dir) / "params.yaml"))
     root = resolve_dataset(params.dataset_folder, cache_dir("data"))  # never write here
     usable, _, fp = checked_samples(root, params.valid_pct, params.seed)
@@ -389,7 +377,7 @@ def new_images(
         raise UserError(
             f"{folder}: no such folder; --data takes a folder of new images"
         )
-    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())  # fmt: skip
+    files = image_files(folder)
     labels = {f.relative_to(folder).parts[0] for f in files if len(f.relative_to(folder).parts) > 1}  # fmt: skip
     unknown = sorted(labels - set(classes) - {"train", "valid", "val", "test"})
     if unknown:

@@ -24,9 +24,9 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from .core import UserError, run_command
-from .data import ImageError, fit_square, read_image
+from .data import ImageError, fit_square, normalise_batch, read_image
 from .drift import IMAGE_STATS, drift_tests, image_stats, load_reference
-from .inference import normalise_batch, onnx_backend, torch_backend
+from .inference import onnx_backend, torch_backend
 
 # %% ../nbs/04c_serve.ipynb #51cc2df8
 class Metrics:
