@@ -9,38 +9,16 @@ __all__ = ['TrainerRun', 'trainer_parser', 'image_classifier_trainer', 'image_cl
 # %% ../nbs/05_cli.ipynb #a159e41e
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from fastai.torch_core import rank_distrib
 from fastcore.docments import docments
 from fastcore.script import call_parse
 
-from .checks import format_report, validate_dataset
-from .core import UserError, default_device, run_command
-from .data import resolve_dataset
-from image_classifier.drift import (
-    TESTS,
-    drift_tests,
-    extract_features,
-    new_images,
-    plot_drift,
-    run_reference,
-)
-from image_classifier.experiments import (
-    ancestry,
-    best_run,
-    compare_runs,
-    list_runs,
-    load_run,
-    markdown_summary,
-    run_folder,
-    write_json,
-)
-from .train import TrainParams, load_params
-from .train import resume as resume_training
-from .train import train
+from .core import UserError, run_command
+from .params import CHOICES, TrainParams, load_params
 
 # %% ../nbs/05_cli.ipynb #7032c167
 @dataclass
@@ -62,11 +40,11 @@ def _boolean(text: str) -> bool:
     return value
 
 
-def _flag(kind: type) -> dict:
-    "argparse options for a field of type `kind`; a bool flag alone means true."
+def _flag(name: str, kind: type) -> dict:
+    "argparse options for the field `name` of type `kind`; a bool flag alone means true."
     if kind is bool:
         return dict(nargs="?", const=True, type=_boolean, metavar="true|false")
-    return dict(type=kind, metavar=kind.__name__.upper())
+    return dict(type=kind, metavar="|".join(CHOICES.get(name, [kind.__name__.upper()])))
 
 
 class _OneLine(argparse.ArgumentParser):
@@ -85,7 +63,8 @@ def trainer_parser() -> argparse.ArgumentParser:
     for cls in (TrainerRun, TrainParams):
         helps = docments(cls)
         for f in fields(cls):
-            parser.add_argument(f"--{f.name}", help=f"{helps[f.name]} (default: {f.default})", **_flag(f.type))  # fmt: skip
+            default = "" if f.default is None else f" (default: {f.default})"
+            parser.add_argument(f"--{f.name}", help=f"{helps[f.name]}{default}", **_flag(f.name, f.type))  # fmt: skip
     return parser
 
 # %% ../nbs/05_cli.ipynb #137c9edc
@@ -104,6 +83,8 @@ def image_classifier_trainer(**given):
 
 def _train_command(run: TrainerRun, given: dict):
     "Check the settings, train or resume, and print where the run went."
+    from image_classifier.train import resume, train  # fastai: not for `--help`
+
     unknown = sorted(set(given) - {f.name for f in fields(TrainParams)})
     if unknown:
         raise UserError(f"unknown setting(s) {', '.join(unknown)}; `image_classifier_trainer --help` lists them")  # fmt: skip
@@ -116,13 +97,14 @@ def _train_command(run: TrainerRun, given: dict):
                 "--resume takes only --run_name and --experiment_name (and --experiments_folder): "
                 "the run continues with the settings it recorded"
             )
-        done = resume_training(folder / run.experiment_name / run.run_name)
+        done = resume(folder / run.experiment_name / run.run_name)
     else:
         params = TrainParams(**(load_params(run.config) if run.config else {}) | given)  # fmt: skip
         done = train(params, folder, run.experiment_name, run.run_name)
     metrics = json.loads((done / "metrics.json").read_text())
     test = f", test accuracy {metrics['test']['accuracy']:.4f}" if "test" in metrics else ""  # fmt: skip
-    where = f"Run written to {done}\n" if rank_distrib() == 0 else f"rank {rank_distrib()}: "  # fmt: skip
+    rank = int(os.environ.get("RANK", 0))  # as torchrun sets it (fastai's rank_distrib)
+    where = f"Run written to {done}\n" if rank == 0 else f"rank {rank}: "
     print(f"{where}valid accuracy {metrics['valid']['accuracy']:.4f}{test} (best epoch {metrics['best_epoch']})")  # fmt: skip
 
 # %% ../nbs/05_cli.ipynb #0e678575
@@ -137,6 +119,10 @@ def image_classifier_data(
     "Validate a dataset (counts, broken files, duplicates, leakage, imbalance) or print its fingerprint."
 
     def _go():
+        from image_classifier.checks import format_report, validate_dataset
+        from image_classifier.data import resolve_dataset
+        from image_classifier.experiments import write_json
+
         if command not in ("validate", "fingerprint"):
             raise UserError(
                 f"unknown command {command!r}: use `validate` or `fingerprint`"
@@ -144,15 +130,13 @@ def image_classifier_data(
         TrainParams(valid_pct=valid_pct, seed=seed)  # the trainer's checks of both
         report = validate_dataset(resolve_dataset(path), valid_pct, seed)
         if command == "fingerprint":
-            print(report["fingerprint"])
-            return False
+            return print(report["fingerprint"])
         target = Path(output or f"validation-{Path(report['root']).resolve().name}.json")  # fmt: skip
         write_json(target, report)
         print(f"{format_report(report)}\nReport written to {target}")
-        return bool(report["fatal"])
+        return bool(report["fatal"])  # exit 1
 
-    if run_command(_go):
-        sys.exit(1)
+    run_command(_go)
 
 # %% ../nbs/05_cli.ipynb #467bd718
 def _table(rows: list) -> str:
@@ -184,50 +168,45 @@ def image_classifier_experiments(
     experiments_folder: str = "experiments",  # root folder of all experiments
 ):
     "List, compare and rank experiment runs; walk a run's lineage; summarise a run in Markdown."
+    run_command(lambda: print(_experiments(command, targets, metric, experiments_folder)))  # fmt: skip
 
-    def _go():
-        if not Path(experiments_folder).is_dir():
-            raise UserError(
-                f"--experiments_folder {experiments_folder}: no such folder"
-            )
-        if command == "list":
-            return _table(list_runs(experiments_folder, targets or None))
-        if command == "best":
-            return _table([best_run(experiments_folder, targets, metric)])
-        if command in ("lineage", "summary"):
-            if not targets or "," in targets:
-                raise UserError(
-                    f"{command} takes one run: --targets <experiment>/<run>"
-                )
-            run = run_folder(targets, experiments_folder)
-            if command == "summary":
-                return markdown_summary(run, experiments_folder).rstrip("\n")
-            return _table(ancestry(run, experiments_folder))
-        if command == "compare":
-            names = [t for t in targets.split(",") if t]
-            if len(names) != 2:
-                raise UserError("compare takes two runs: --targets e/run1,e/run2 (or two run folders)")  # fmt: skip
-            diff = compare_runs(*(run_folder(t, experiments_folder) for t in names))
-            params = [
-                dict(parameter=k, a=a, b=b) for k, (a, b) in diff["params"].items()
-            ]
-            metrics = [
-                dict(metric=k, a=a, b=b, change=c)
-                for k, (a, b, c) in diff["metrics"].items()
-            ]
-            return f"{_table(params)}\n\n{_table(metrics)}"
-        raise UserError(f"unknown command {command!r}: use list, compare, best, lineage or summary")  # fmt: skip
 
-    print(run_command(_go))
+def _experiments(command: str, targets: str, metric: str, experiments_folder: str) -> str:  # fmt: skip
+    "What `image_classifier_experiments` prints."
+    from image_classifier import experiments as ex
+
+    if not Path(experiments_folder).is_dir():
+        raise UserError(f"--experiments_folder {experiments_folder}: no such folder")
+    if command == "list":
+        return _table(ex.list_runs(experiments_folder, targets or None))
+    if command == "best":
+        return _table([ex.best_run(experiments_folder, targets, metric)])
+    if command in ("lineage", "summary"):
+        if not targets or "," in targets:
+            raise UserError(f"{command} takes one run: --targets <experiment>/<run>")
+        run = ex.run_folder(targets, experiments_folder)
+        if command == "summary":
+            return ex.markdown_summary(run, experiments_folder).rstrip("\n")
+        return _table(ex.ancestry(run, experiments_folder))
+    if command == "compare":
+        names = [t for t in targets.split(",") if t]
+        if len(names) != 2:
+            raise UserError("compare takes two runs: --targets e/run1,e/run2 (or two run folders)")  # fmt: skip
+        diff = ex.compare_runs(*(ex.run_folder(t, experiments_folder) for t in names))
+        params = [dict(parameter=k, a=a, b=b) for k, (a, b) in diff["params"].items()]
+        metrics = [
+            dict(metric=k, a=a, b=b, change=c)
+            for k, (a, b, c) in diff["metrics"].items()
+        ]
+        return f"{_table(params)}\n\n{_table(metrics)}"
+    raise UserError(f"unknown command {command!r}: use list, compare, best, lineage or summary")  # fmt: skip
 
 # %% ../nbs/05_cli.ipynb #b97f58f2
 @call_parse
 def image_classifier_drift(
     run: str = None,  # a finished run folder: experiments/<experiment>/<run>
     data: str = None,  # folder of new images (any layout; class folders must be the model's classes)
-    tests: str = ",".join(
-        TESTS
-    ),  # comma-separated: outputs (KS, BBSD), labels (chi-square), embeddings (MMD), inputs (KS)
+    tests: str = None,  # comma-separated, default all: outputs (KS, BBSD), labels (chi-square), embeddings (MMD), inputs (KS)
     alpha: float = 0.05,  # overall false-alarm rate
     num_permutations: int = 100,  # permutations of the MMD test
     permutation_seed: int = 0,  # seed of the MMD test's permutations
@@ -237,12 +216,23 @@ def image_classifier_drift(
     "Test whether new images still look like a run's validation data; exit 0: no drift, 1: drift, 2: error."
 
     def _go():
+        from image_classifier.core import default_device
+        from image_classifier.drift import (  # fmt: skip
+            TESTS,
+            drift_tests,
+            extract_features,
+            new_images,
+            plot_drift,
+            run_reference,
+        )
+        from image_classifier.experiments import load_run, write_json
+
         if not run or not data:
             raise UserError(
                 "give the run and the new data: --run experiments/<experiment>/<run> --data <folder>"
             )
         default_device()  # a bad IMAGE_CLASSIFIER_DEVICE is refused before anything is read
-        chosen = [t for t in tests.split(",") if t]
+        chosen = [t for t in (",".join(TESTS) if tests is None else tests).split(",") if t]  # fmt: skip
         for ok, what in [
             (chosen, "--tests names no test: choose from " + ", ".join(TESTS)),
             (0 < alpha < 1, f"--alpha is a false-alarm rate between 0 and 1, not {alpha}"),
@@ -279,6 +269,6 @@ def image_classifier_drift(
         verdict = "DRIFT" if report["drift"] else "no drift"
         print(f"{_table(rows)}\n\n{verdict} ({report['correction']})")
         print("\n".join(report["messages"] + [f"Report and pictures in {folder}"]))
-        return 1 if report["drift"] else 0
+        return report["drift"]  # exit 1
 
-    sys.exit(run_command(_go))
+    run_command(_go)

@@ -23,7 +23,6 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 warnings.filterwarnings(
@@ -84,7 +83,7 @@ def run_command(
 def exit_code(
     fn,  # calls a command, e.g. `lambda: image_classifier_data("validate", "x")`
 ) -> tuple:
-    "The exit status of `fn` run as a command (0 if it returned), and what it wrote to stderr."
+    "The exit status of `fn` run as a command (0 if it returned), and what it wrote to stderr (passed on too)."
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         try:
@@ -92,6 +91,7 @@ def exit_code(
             code = 0
         except SystemExit as e:
             code = e.code
+    sys.stderr.write(err.getvalue())
     return code, err.getvalue()
 
 # %% ../nbs/00_core.ipynb #9474c4e9
@@ -99,6 +99,8 @@ def seed_everything(
     seed: int,  # the one seed for Python, numpy and torch
 ) -> int:
     "Seed every random source and make torch deterministic; returns `seed`."
+    import torch  # on first use (see the imports)
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -141,6 +143,8 @@ def atomic_torch_save(
 ) -> Path:
     "`torch.save` `obj` to `path` atomically."
     import io
+
+    import torch  # on first use (see the imports)
 
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -197,6 +201,8 @@ def load_weights(
     map_location="cpu",  # where tensors go
 ):
     "What `path` holds, loaded with `weights_only=True`; a `UserError` naming the file if torch refuses it."
+    import torch  # on first use (see the imports)
+
     path = Path(path)
     if is_lfs_pointer(path):
         pull = f"git lfs pull --include '{lfs_include(path)}'"
@@ -211,8 +217,8 @@ def load_weights(
 
 # %% ../nbs/00_core.ipynb #4c1b39e1
 def bare_model(
-    model: torch.nn.Module,  # a model, perhaps wrapped for data-parallel training
-) -> torch.nn.Module:
+    model: "torch.nn.Module",  # a model, perhaps wrapped for data-parallel training
+) -> "torch.nn.Module":
     "`model` without DistributedDataParallel's wrapper."
     return getattr(model, "module", model)
 
@@ -232,6 +238,8 @@ def cache_dir(
 # %% ../nbs/00_core.ipynb #c4ecd001
 def _mps_works() -> bool:
     "Whether Apple's mps device is here and holds a tensor (virtual Macs report one that cannot)."
+    import torch  # on first use (see the imports)
+
     if not torch.backends.mps.is_available():
         return False
     try:
@@ -244,8 +252,10 @@ def _mps_works() -> bool:
 def checked_device(
     name: str,  # what the user gave: cpu, cuda, cuda:1, mps
     where: str = "--device",  # the flag or variable it came from, for the message
-) -> torch.device:
+) -> "torch.device":
     "`name` as a torch device that exists here, or a `UserError` naming `where` it came from."
+    import torch  # on first use (see the imports)
+
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
@@ -260,8 +270,10 @@ def checked_device(
     return device
 
 # %% ../nbs/00_core.ipynb #a9e07587
-def default_device() -> torch.device:
+def default_device() -> "torch.device":
     "`$IMAGE_CLASSIFIER_DEVICE` when set, else a CUDA GPU, else Apple silicon's GPU (`mps`), else the CPU."
+    import torch  # on first use (see the imports)
+
     if asked := os.environ.get("IMAGE_CLASSIFIER_DEVICE"):
         return checked_device(asked, "IMAGE_CLASSIFIER_DEVICE")
     if torch.cuda.is_available():
@@ -288,6 +300,7 @@ def environment_info(
     device=None,  # the device the run works on (default: `default_device()`)
 ) -> dict:
     "Python, platform, CPU/GPU, the device and the versions of the packages that shape a run's results."
+    import torch  # on first use (see the imports)
 
     def _version(name):
         try:
