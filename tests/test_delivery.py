@@ -448,3 +448,15 @@ def test_image_check_knows_the_variant_and_the_lock(tmp_path):
         "not at a version pinned in" in check("cpu").stderr
         and "requests 2.0" in check("cpu").stderr
     )
+
+
+def test_export_leaves_the_setup_stamp_valid():
+    "After `nbdev_export` (every `make test` runs it) the next `make` must not reinstall everything."
+    stamp = ROOT / ".venv" / ".installed"
+    if not stamp.exists():
+        pytest.skip("no .venv set up by make here")
+    before = (ROOT / "pyproject.toml").stat().st_mtime_ns
+    subprocess.run([str(Path(sys.executable).parent / "nbdev_export")], cwd=ROOT, check=True, capture_output=True)
+    assert (ROOT / "pyproject.toml").stat().st_mtime_ns == before
+    dry = subprocess.run(["make", "-n", "setup"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "pip install" not in dry.stdout, dry.stdout
