@@ -21,8 +21,14 @@ import torchvision.transforms.v2 as T
 from PIL import Image
 
 from data import SHARED, unpack  # bench/data.py
-from image_classifier.data import fit_square, scan_dataset
-from image_classifier.drift import image_stats, ks_test, label_shift_test, mmd_test
+from image_classifier.data import fit_square, normalise_batch, scan_dataset
+from image_classifier.drift import (
+    forward_pass,
+    image_stats,
+    ks_test,
+    label_shift_test,
+    mmd_test,
+)
 from image_classifier.experiments import load_run
 from image_classifier.train import TrainParams, train
 
@@ -37,23 +43,14 @@ AFFINE = {
 
 
 def features(model, info, images):
-    "probs, embeddings and image statistics of uint8 N×32×32×3 images."
-    mean, std = (
-        torch.tensor(info["normalize"][k]).view(1, 3, 1, 1) for k in ("mean", "std")
-    )
+    "probs, embeddings and image statistics of uint8 N×32×32×3 images, computed as the CLI computes them."
     probs, embs = [], []
     with torch.no_grad():
         for start in range(0, len(images), 500):
-            x = (
-                torch.from_numpy(images[start : start + 500])
-                .permute(0, 3, 1, 2)
-                .float()
-                / 255
-                - mean
-            ) / std
-            f = model.forward_features(x)
-            embs.append(model.forward_head(f, pre_logits=True))
-            probs.append(model.forward_head(f).softmax(1))
+            x = torch.from_numpy(normalise_batch(list(images[start : start + 500]), info))
+            p, e = forward_pass(model, x)  # every view of the model, one pass
+            probs.append(p)
+            embs.append(e)
     stats = np.array([image_stats(Image.fromarray(im)) for im in images], np.float32)
     return dict(
         probs=torch.cat(probs).numpy(), embeddings=torch.cat(embs).numpy(), stats=stats

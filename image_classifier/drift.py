@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['IMAGE_STATS', 'TESTS', 'psi', 'ks_test', 'label_shift_test', 'mmd_test', 'image_stats', 'describe_inputs',
-           'extract_features', 'save_reference', 'load_reference', 'reference_samples', 'run_reference', 'new_images',
-           'drift_tests', 'plot_drift']
+           'forward_pass', 'extract_features', 'save_reference', 'load_reference', 'reference_samples', 'run_reference',
+           'new_images', 'drift_tests', 'plot_drift']
 
 # %% ../nbs/04a_drift.ipynb #ac5539b5
 import json
@@ -249,7 +249,56 @@ def describe_inputs(
             )
     return out
 
-# %% ../nbs/04a_drift.ipynb #58957418
+# %% ../nbs/04a_drift.ipynb #2fb206ca
+def _open(
+    item,  # an image path or a `Sample`
+) -> Image.Image:
+    "The RGB image of a path or a `Sample`."
+    return read_image(item) if isinstance(item, (str, Path)) else load_sample(item)
+
+
+def _classifier(
+    model: torch.nn.Module,  # timm's or one of ours
+) -> torch.nn.Module:
+    "The model's last layer: timm's `get_classifier()`, or our nets' `head`."
+    return model.get_classifier() if hasattr(model, "get_classifier") else model.head
+
+# %% ../nbs/04a_drift.ipynb #c63687d0
+def forward_pass(
+    model: torch.nn.Module,  # a classifier in eval mode
+    x: torch.Tensor,  # a normalised N×3×S×S batch
+) -> tuple:
+    "(N×C probabilities, N×D embeddings) of one `model(x)`; embeddings averaged over the model's views."
+    seen = []
+    hook = _classifier(model).register_forward_pre_hook(
+        lambda _, args: seen.append(args[0])
+    )
+    try:
+        probs = model(x).float().softmax(1)
+    finally:
+        hook.remove()
+    return probs, torch.stack(seen).float().mean(0).flatten(1)
+
+# %% ../nbs/04a_drift.ipynb #c8851959
+def _read_batch(
+    items: list,  # image paths or `Sample`s
+    size: int,  # side of the model's squares
+    out: dict,  # `extract_features`' lists: stats, used and skipped are appended to
+) -> list:
+    "Squares of the readable `items`; their statistics and the items used or skipped go to `out`."
+    squares = []
+    for item in items:
+        try:
+            im = _open(item)
+        except ImageError as e:
+            out["skipped"].append((str(item), e.reason))
+            continue
+        squares.append(fit_square(im, size))
+        out["stats"].append(image_stats(im))
+        out["used"].append(item)
+    return squares
+
+# %% ../nbs/04a_drift.ipynb #21c170c2
 @torch.no_grad()
 def extract_features(
     model: torch.nn.Module,  # the run's model, in eval mode
@@ -258,30 +307,15 @@ def extract_features(
     batch_size: int = 128,  # images per forward pass
 ) -> dict:
     "probs (N×C), embeddings (N×D), stats (N×7), the items used, and [(item, reason)] skipped."
-    size, device = info["img_size"], next(model.parameters()).device
+    device = next(model.parameters()).device
     out = dict(probs=[], embeddings=[], stats=[], used=[], skipped=[])
     for start in range(0, len(items), batch_size):
-        images = []
-        for item in items[start : start + batch_size]:
-            try:
-                im = (
-                    read_image(item)
-                    if isinstance(item, (str, Path))
-                    else load_sample(item)
-                )
-            except ImageError as e:
-                out["skipped"].append((str(item), e.reason))
-                continue
-            images.append(fit_square(im, size))
-            out["stats"].append(image_stats(im))
-            out["used"].append(item)
-        if images:
-            x = torch.from_numpy(normalise_batch(images, info)).to(device)
-            emb = model.forward_head(model.forward_features(x), pre_logits=True)
-            out["embeddings"].append(emb.flatten(1).float().cpu())
-            out["probs"].append(
-                model.forward_head(model.forward_features(x)).float().softmax(1).cpu()
-            )
+        squares = _read_batch(items[start : start + batch_size], info["img_size"], out)
+        if squares:
+            x = torch.from_numpy(normalise_batch(squares, info)).to(device)
+            probs, embeddings = forward_pass(model, x)
+            out["probs"].append(probs.cpu())
+            out["embeddings"].append(embeddings.cpu())
     for k in ("probs", "embeddings"):
         out[k] = torch.cat(out[k]).numpy() if out[k] else np.zeros((0, 0), np.float32)
     out["stats"] = np.array(out["stats"], np.float32).reshape(-1, len(IMAGE_STATS))

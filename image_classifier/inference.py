@@ -46,6 +46,9 @@ def torch_backend(
     "(predict function, model info) for the run's PyTorch model, in `fp32` or `bf16` (autocast), at `tta` views."
     import torch
 
+    from image_classifier.drift import (  # the outputs drift tests, computed alike
+        forward_pass,
+    )
     from image_classifier.experiments import load_run
 
     if precision not in ("fp32", "bf16"):
@@ -69,9 +72,7 @@ def torch_backend(
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), autocast:
-            return (
-                model(torch.from_numpy(x).to(device)).float().softmax(1).cpu().numpy()
-            )
+            return forward_pass(model, torch.from_numpy(x).to(device))[0].cpu().numpy()
 
     return predict, info
 
