@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['IMAGE_STATS', 'TESTS', 'psi', 'ks_test', 'label_shift_test', 'mmd_test', 'image_stats', 'describe_inputs',
            'forward_pass', 'extract_features', 'save_reference', 'load_reference', 'reference_samples', 'run_reference',
-           'new_images', 'drift_tests', 'plot_drift']
+           'new_images', 'drift_tests', 'plot_pvalues', 'plot_shifted_features', 'plot_examples', 'plot_drift']
 
 # %% ../nbs/04a_drift.ipynb #ac5539b5
 import json
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from PIL import Image, ImageFilter
 from scipy import stats
 
@@ -474,7 +475,78 @@ def drift_tests(
         correction=f"Bonferroni over {len(results)} tests: drift when a test's p < {alpha}/{len(results)}",
     )
 
-# %% ../nbs/04a_drift.ipynb #0c624809
+# %% ../nbs/04a_drift.ipynb #3cd8b2bb
+def plot_pvalues(
+    report: dict,  # from `drift_tests`
+) -> Figure:
+    "Each test's −log10 p-value as a bar (red: drift), and the threshold as a dashed line."
+    tests = {k: v for k, v in report["tests"].items() if v["p_value"] is not None}
+    strength = [-np.log10(max(v["p_value"], 1e-300)) for v in tests.values()]
+    colours = ["tab:red" if v["p_value"] < report["threshold"] else "tab:green" for v in tests.values()]  # fmt: skip
+    fig = Figure(figsize=(6, 3))
+    ax = fig.subplots()
+    ax.barh(list(tests), strength, color=colours)
+    threshold = report["threshold"]
+    ax.axvline(-np.log10(threshold), color="black", ls="--", label=f"threshold p = {threshold:.3g}")  # fmt: skip
+    ax.set(xlabel="−log10 p-value (longer: stronger evidence; red: drift)", title="drift tests")  # fmt: skip
+    ax.legend()
+    return fig
+
+# %% ../nbs/04a_drift.ipynb #afda29b6
+def _ks_features(
+    report: dict,  # from `drift_tests`
+    classes: list,  # the model's class names
+) -> dict:
+    "{'output <class>' or 'image <statistic>': (KS result, features key, column)} of the report."
+    out = {}
+    for test, prefix, key, names in (
+        ("outputs", "output", "probs", classes),
+        ("inputs", "image", "stats", IMAGE_STATS),
+    ):
+        found = report["tests"].get(test, {}).get("features", {})
+        out |= {
+            f"{prefix} {n}": (found[n], key, i)
+            for i, n in enumerate(names)
+            if n in found
+        }
+    return out
+
+
+def plot_shifted_features(
+    report: dict,  # from `drift_tests`
+    ref: dict,  # reference features
+    new: dict,  # new features
+    classes: list,  # the model's class names
+    top: int = 4,  # how many features to draw
+) -> Figure:
+    "Histograms, reference against new, of the `top` features whose KS statistics are largest."
+    features = _ks_features(report, classes)
+    names = sorted(features, key=lambda k: -features[k][0]["statistic"])[:top]
+    fig = Figure(figsize=(4 * max(len(names), 1), 3))
+    for ax, name in zip(fig.subplots(1, max(len(names), 1), squeeze=False)[0], names):
+        result, key, i = features[name]
+        sides = [ref[key][:, i], new[key][:, i]]
+        ax.hist(sides, bins=20, density=True, alpha=0.7, label=["reference", "new"])
+        ax.set(title=f"{name}\nKS {result['statistic']:.2f}, p {result['p_value']:.2g}")
+        ax.legend()
+    return fig
+
+# %% ../nbs/04a_drift.ipynb #8a21f715
+def plot_examples(
+    examples: tuple,  # (reference images, new images): lists of paths or `Sample`s
+) -> Figure:
+    "Up to four images of each side: the reference on the top row, the new ones below."
+    fig = Figure(figsize=(8, 4.4))
+    axes = fig.subplots(2, 4)
+    for row, (side, items) in enumerate(zip(("reference", "new"), examples)):
+        for ax, item in zip(axes[row], list(items)[:4] + [None] * 4):
+            ax.axis("off")
+            if item is not None:
+                ax.imshow(_open(item))
+                ax.set_title(side, fontsize=8)
+    return fig
+
+# %% ../nbs/04a_drift.ipynb #0114964f
 def plot_drift(
     report: dict,  # from `drift_tests`
     ref: dict,  # reference features
@@ -484,72 +556,8 @@ def plot_drift(
     folder: Path,  # where to write the PNGs
 ) -> list:
     "Write drift_pvalues.png, drift_features.png and drift_examples.png; return their paths."
-    import matplotlib.pyplot as plt
+    from image_classifier.plots import save_figure  # pandas too: not when serving
 
-    from image_classifier.plots import save_figure
-
-    folder, paths = Path(folder), []
-    tests = {k: v for k, v in report["tests"].items() if v["p_value"] is not None}
-    fig, ax = plt.subplots(figsize=(6, 3))
-    colours = [
-        "tab:red" if v["p_value"] < report["threshold"] else "tab:green"
-        for v in tests.values()
-    ]
-    ax.barh(
-        list(tests),
-        [-np.log10(max(v["p_value"], 1e-300)) for v in tests.values()],
-        color=colours,
-    )
-    ax.axvline(
-        -np.log10(report["threshold"]),
-        color="black",
-        ls="--",
-        label=f"threshold p = {report['threshold']:.3g}",
-    )
-    ax.set(
-        xlabel="−log10 p-value (longer: stronger evidence; red: drift)",
-        title="drift tests",
-    )
-    ax.legend()
-    paths.append(save_figure(fig, folder / "drift_pvalues.png"))
-    columns = {f"output {c}": ("probs", i) for i, c in enumerate(classes)}
-    columns |= {f"image {s}": ("stats", i) for i, s in enumerate(IMAGE_STATS)}
-    results = {
-        f"output {k}": v
-        for k, v in report["tests"].get("outputs", {}).get("features", {}).items()
-    }
-    results |= {
-        f"image {k}": v
-        for k, v in report["tests"].get("inputs", {}).get("features", {}).items()
-    }
-    top = sorted(results, key=lambda k: -results[k]["statistic"])[:4]
-    fig, axes = plt.subplots(
-        1, max(len(top), 1), figsize=(4 * max(len(top), 1), 3), squeeze=False
-    )
-    for ax, name in zip(axes[0], top):
-        key, i = columns[name]
-        ax.hist(
-            [ref[key][:, i], new[key][:, i]],
-            bins=20,
-            density=True,
-            label=["reference", "new"],
-            alpha=0.7,
-        )
-        ax.set(
-            title=f"{name}\nKS {results[name]['statistic']:.2f}, p {results[name]['p_value']:.2g}"
-        )
-        ax.legend()
-    paths.append(save_figure(fig, folder / "drift_features.png"))
-    fig, axes = plt.subplots(2, 4, figsize=(8, 4.4))
-    for row, (side, items) in enumerate(zip(("reference", "new"), examples)):
-        for ax, item in zip(axes[row], list(items)[:4] + [None] * 4):
-            ax.axis("off")
-            if item is not None:
-                ax.imshow(
-                    read_image(item)
-                    if isinstance(item, (str, Path))
-                    else load_sample(item)
-                )
-                ax.set_title(side, fontsize=8)
-    paths.append(save_figure(fig, folder / "drift_examples.png"))
-    return paths
+    figures = dict(pvalues=plot_pvalues(report), features=plot_shifted_features(report, ref, new, classes),
+                   examples=plot_examples(examples))  # fmt: skip
+    return [save_figure(fig, Path(folder) / f"drift_{name}.png") for name, fig in figures.items()]  # fmt: skip
