@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .core import UserError, atomic_write, load_weights
+from .core import UserError, atomic_write, is_lfs_pointer, load_weights
 
 # %% ../nbs/03_experiments.ipynb #282d9ffc
 def write_json(
@@ -316,12 +316,9 @@ def _weights_now(record: dict, parent: Path | None) -> str:
     path = Path(record["path"])
     if not path.is_file() and parent is not None:
         path = parent / "model.pth"
-    data = path.read_bytes() if path.is_file() else b""
-    if not data or data.startswith(
-        b"version https://git-lfs"
-    ):  # not here, or an LFS pointer
+    if not path.is_file() or is_lfs_pointer(path):  # not here, or not fetched
         return "missing"
-    same = hashlib.sha256(data).hexdigest() == record["sha256"]
+    same = hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
     return "same" if same else "changed"
 
 

@@ -48,10 +48,18 @@ def peak_hypers(params: TrainParams) -> tuple:
     return params.learning_rate, params.momentum
 
 
+def _cpu_bf16() -> bool:
+    "Whether this CPU computes bf16 natively (oneDNN says so); elsewhere torch emulates it, far slower than fp32."
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
+
+
 def _precision_cbs(precision: str, device: torch.device) -> list:
-    "The callbacks for `precision` on `device`; `auto` is bf16 on the CPU, fp32 on Apple's mps."
+    "The callbacks for `precision` on `device`; `auto`: bf16 on a CPU that has it, fp32 on mps, bf16/fp16 on a GPU."
     if precision == "auto":
-        auto = dict(cpu="bf16", mps="fp32")
+        auto = dict(cpu="bf16" if _cpu_bf16() else "fp32", mps="fp32")
         precision = auto.get(device.type) or (
             "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         )

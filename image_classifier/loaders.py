@@ -22,7 +22,7 @@ from fastai.vision.all import (
     Resize,
 )
 
-from .core import UserError, cache_dir, default_device
+from .core import UserError, cache_dir, default_device, epoch_seed
 from .data import fit_square, load_sample
 
 # %% ../nbs/01b_loaders.ipynb #4087126f
@@ -169,7 +169,7 @@ class TensorLoader:
         return next(iter(self))
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         self.epoch += 1
         n = len(self.rows)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
