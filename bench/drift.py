@@ -30,7 +30,8 @@ from image_classifier.drift import (
     mmd_test,
 )
 from image_classifier.experiments import load_run
-from image_classifier.train import TrainParams, train
+from image_classifier.params import TrainParams
+from image_classifier.train import train
 
 SIZES = [10, 20, 50, 100, 200, 500, 1000]
 FRACTIONS = [0.1, 0.5, 1.0]

@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image
 
 from image_classifier.data import synth_images
-from image_classifier.train import TrainParams, train
+from image_classifier.params import TrainParams
+from image_classifier.train import train
 
 
 def make_run(folder: Path) -> Path:

@@ -25,8 +25,9 @@ from fastai.callback.progress import ProgressCallback
 from data import SHARED, unpack  # bench/data.py
 from image_classifier.checks import checked_samples
 from image_classifier.data import Sample
+from image_classifier.learner import build_learner
 from image_classifier.loaders import TensorLoader, dataloaders
-from image_classifier.train import TrainParams, build_learner
+from image_classifier.params import TrainParams
 
 
 def cifar_dls(batch_size, seed=0):

@@ -22,7 +22,6 @@ from image_classifier.data import (
     _split_folders,
     read_image,
     scan_dataset,
-    scan_layout,
 )
 
 # %% ../nbs/01a_checks.ipynb #406d9701
@@ -226,7 +225,7 @@ def validate_dataset(
 ) -> dict:
     "A validation report of the dataset at `root`: counts, sizes, problems, duplicates, warnings, fatal errors."
     root = Path(root)
-    samples = scan_layout(root, valid_pct, seed)
+    samples = scan_dataset(root, valid_pct, seed, min_classes=0)
     infos = inspect_samples(samples, root)
     usable, bad = usable_samples(samples, infos)
     classes = _classes(root, samples)

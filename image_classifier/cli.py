@@ -111,7 +111,7 @@ def _train_command(run: TrainerRun, given: dict):
 @call_parse
 def image_classifier_data(
     command: str,  # `validate`: check a dataset and write a report; `fingerprint`: print its content hash
-    path: str,  # dataset folder (class folders, train/valid/test, or CIFAR-10 batches), or `digits`
+    dataset_folder: str,  # class folders, train/valid/test, or CIFAR-10 batches, or `digits` (as the trainer's)
     output: str = None,  # where to write the JSON report (default: validation-<folder name>.json here)
     valid_pct: float = 0.2,  # held out for validation when the data is not pre-split
     seed: int = 42,  # seed of that split
@@ -128,7 +128,7 @@ def image_classifier_data(
                 f"unknown command {command!r}: use `validate` or `fingerprint`"
             )
         TrainParams(valid_pct=valid_pct, seed=seed)  # the trainer's checks of both
-        report = validate_dataset(resolve_dataset(path), valid_pct, seed)
+        report = validate_dataset(resolve_dataset(dataset_folder), valid_pct, seed)
         if command == "fingerprint":
             return print(report["fingerprint"])
         target = Path(output or f"validation-{Path(report['root']).resolve().name}.json")  # fmt: skip

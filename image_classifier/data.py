@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'CIFAR_TRAIN', 'ImageError', 'read_image', 'fit_square', 'normalise_batch', 'Sample',
            'stratified_split', 'image_files', 'scan_folders', 'synth_images', 'read_cifar_batch', 'scan_cifar',
-           'synth_cifar', 'load_sample', 'write_digits', 'resolve_dataset', 'scan_layout', 'scan_dataset']
+           'synth_cifar', 'load_sample', 'write_digits', 'resolve_dataset', 'scan_dataset']
 
 # %% ../nbs/01_data.ipynb #2c50fe95
 import pickle
@@ -352,27 +352,19 @@ def resolve_dataset(
         )
     return path
 
-# %% ../nbs/01_data.ipynb #f9d351ac
-def scan_layout(
-    root: Path,  # dataset folder
-    valid_pct: float = 0.2,  # held out for validation when the data has no validation split
-    seed: int = 42,  # seed of that split
-) -> list:
-    "The `Sample`s of CIFAR batches or an image folder, whatever they are; the validation report judges them."
-    if (root / "batches.meta").exists():
-        return scan_cifar(root, valid_pct, seed)
-    return scan_folders(root, valid_pct, seed)
-
 # %% ../nbs/01_data.ipynb #5d1dfa3c
 def scan_dataset(
     root: Path,  # dataset folder (see `resolve_dataset`)
     valid_pct: float = 0.2,  # held out for validation when the data has no validation split
     seed: int = 42,  # seed of that split
+    min_classes: int = 2,  # fewer is a `UserError` (0: take what is there, for the report)
 ) -> list:
-    "The `Sample`s of any supported layout, or a `UserError` saying why there are none to train on."
-    samples = scan_layout(Path(root), valid_pct, seed)
+    "The `Sample`s of CIFAR batches or an image folder, or a `UserError` saying why there are none to train on."
+    root = Path(root)
+    scan = scan_cifar if (root / "batches.meta").exists() else scan_folders
+    samples = scan(root, valid_pct, seed)
     classes = {s.label for s in samples}
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise UserError(
             f"{root}: found {len(samples)} images in {len(classes)} class folder(s); need at least two "
             "classes, as <class>/<image> or train/<class>/<image>"

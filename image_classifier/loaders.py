@@ -208,13 +208,16 @@ def _fastai_dls(
         item_tfms=Resize(img_size),
         batch_tfms=[Flip(), Normalize.from_stats(mean, std)],
     )
-    return block.dataloaders(
+    dls = block.dataloaders(
         [s for s in samples if s.split != "test"],
         bs=batch_size,
         num_workers=num_workers,
         seed=seed,
         device=device,
     )
+    test = [s for s in samples if s.split == "test"]  # labelled, like the valid split
+    dls.test = dls.test_dl(test, with_labels=True) if test else None
+    return dls
 
 # %% ../nbs/01b_loaders.ipynb #be3fe7f0
 def dataloaders(
