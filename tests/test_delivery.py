@@ -2,6 +2,7 @@
 and Git LFS stores exactly the binary outputs of a committed run."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -460,3 +461,17 @@ def test_export_leaves_the_setup_stamp_valid():
     assert (ROOT / "pyproject.toml").stat().st_mtime_ns == before
     dry = subprocess.run(["make", "-n", "setup"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "pip install" not in dry.stdout, dry.stdout
+
+
+def test_no_module_imports_a_later_notebooks_module():
+    "Notebooks are numbered by dependency: a module may import only modules of earlier notebooks."
+    order = []
+    for nb in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):
+        first = "".join(json.loads(nb.read_text())["cells"][0]["source"])
+        order.append(re.search(r"default_exp (\w+)", first)[1])
+    imported = re.compile(r"from \.(\w+) import|from image_classifier\.(\w+) import|from image_classifier import (\w+)")
+    for mod in order:
+        source = (ROOT / "image_classifier" / f"{mod}.py").read_text()
+        used = {a or b or c for a, b, c in imported.findall(source)} & set(order)
+        later = sorted(u for u in used if order.index(u) > order.index(mod))
+        assert not later, f"{mod} imports {later}, from later notebooks"
