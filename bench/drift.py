@@ -48,7 +48,9 @@ def features(model, info, images):
     probs, embs = [], []
     with torch.no_grad():
         for start in range(0, len(images), 500):
-            x = torch.from_numpy(normalise_batch(list(images[start : start + 500]), info))
+            x = torch.from_numpy(
+                normalise_batch(list(images[start : start + 500]), info)
+            )
             p, e = forward_pass(model, x)  # every view of the model, one pass
             probs.append(p)
             embs.append(e)

@@ -40,11 +40,13 @@ def same_draw_tests(ref, new, rng, permutations, alpha=0.05):
     return {
         "KS ours": ks_test(ref["probs"], new["probs"])["p_value"] < alpha,
         "KS alibi": bool(ks_alibi.predict(new["probs"])["data"]["is_drift"]),
-        "MMD ours": mmd_test(r, new["embeddings"], permutations, permutation_seed=seed)["p_value"]
-        < alpha,
-        "MMD fused": mmd_test(r, new["embeddings"], permutations, permutation_seed=seed, fuse=True)[
+        "MMD ours": mmd_test(r, new["embeddings"], permutations, permutation_seed=seed)[
             "p_value"
         ]
+        < alpha,
+        "MMD fused": mmd_test(
+            r, new["embeddings"], permutations, permutation_seed=seed, fuse=True
+        )["p_value"]
         < alpha,
         "MMD alibi": bool(mmd_alibi.predict(new["embeddings"])["data"]["is_drift"]),
     }

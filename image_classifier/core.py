@@ -21,8 +21,12 @@ import traceback
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # for annotations; the functions import torch on first use
+    import torch
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 warnings.filterwarnings(

@@ -457,9 +457,16 @@ def test_export_leaves_the_setup_stamp_valid():
     if not stamp.exists():
         pytest.skip("no .venv set up by make here")
     before = (ROOT / "pyproject.toml").stat().st_mtime_ns
-    subprocess.run([str(Path(sys.executable).parent / "nbdev_export")], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "nbdev_export")],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     assert (ROOT / "pyproject.toml").stat().st_mtime_ns == before
-    dry = subprocess.run(["make", "-n", "setup"], cwd=ROOT, capture_output=True, text=True, check=True)
+    dry = subprocess.run(
+        ["make", "-n", "setup"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert "pip install" not in dry.stdout, dry.stdout
 
 
@@ -469,7 +476,9 @@ def test_no_module_imports_a_later_notebooks_module():
     for nb in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):
         first = "".join(json.loads(nb.read_text())["cells"][0]["source"])
         order.append(re.search(r"default_exp (\w+)", first)[1])
-    imported = re.compile(r"from \.(\w+) import|from image_classifier\.(\w+) import|from image_classifier import (\w+)")
+    imported = re.compile(
+        r"from \.(\w+) import|from image_classifier\.(\w+) import|from image_classifier import (\w+)"
+    )
     for mod in order:
         source = (ROOT / "image_classifier" / f"{mod}.py").read_text()
         used = {a or b or c for a, b, c in imported.findall(source)} & set(order)
