@@ -146,7 +146,6 @@ def atomic_torch_save(
     path: Path,  # the target file
 ) -> Path:
     "`torch.save` `obj` to `path` atomically."
-    import io
 
     import torch  # on first use (see the imports)
 

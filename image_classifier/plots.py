@@ -6,6 +6,7 @@
 __all__ = ['save_figure', 'plot_metrics', 'metrics_figure', 'plot_confusion_matrix']
 
 # %% ../nbs/03b_plots.ipynb #239f5f5e
+import io
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +24,6 @@ def save_figure(
     path: Path,  # the PNG to write
 ) -> Path:
     "Save `fig` as a PNG atomically and close it."
-    import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
