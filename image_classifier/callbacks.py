@@ -8,6 +8,7 @@ __all__ = ['EpochProgress', 'EpochTable', 'progress_callbacks', 'EpochSeed', 'Au
 
 # %% ../nbs/03e_callbacks.ipynb #3668f9cf
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,10 @@ class EpochProgress(ProgressCallback):
 
     def _launch_pbar(self):
         self.pbar = progress_bar(self.dl, parent=getattr(self, "mbar", None), leave=False)  # fmt: skip
-        self.pbar.prefix = f"epoch {self.epoch} of {self.n_epoch} (from 0) :"
+        fitting = getattr(self, "mbar", None) is not None  # else: an evaluation
+        self.pbar.prefix = (
+            f"epoch {self.epoch} of {self.n_epoch} (from 0) :" if fitting else ""
+        )
         self.pbar.update(0)
 
 
@@ -53,7 +57,16 @@ class EpochTable(Callback):
     def _write(self, row):
         values = [f"{v:.6f}" if isinstance(v, float) else str(v) for v in row]
         self.widths = self.widths or [max(len(v) + 2, 12) for v in values]
-        print("".join(v.ljust(w) for v, w in zip(values, self.widths)).rstrip(), flush=True)  # fmt: skip
+        if len(values) < len(
+            self.widths
+        ):  # an epoch skipped by a resume: nothing to show
+            return
+        try:
+            print("".join(v.ljust(w) for v, w in zip(values, self.widths)).rstrip(), flush=True)  # fmt: skip
+        except (
+            BrokenPipeError
+        ):  # nobody reads any more (`| head`): the run goes on, train.log has it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def after_fit(self):
         self.learn.logger = self.old

@@ -72,13 +72,18 @@ def image_classifier_trainer(**given):
     "Train an image classifier and write a complete, reproducible run folder."
     given = given or vars(trainer_parser().parse_args())
     run = TrainerRun(**{f.name: given.pop(f.name) for f in fields(TrainerRun) if f.name in given})  # fmt: skip
-    where = f"--experiments_folder {run.experiments_folder} --experiment_name {run.experiment_name} --run_name {run.run_name}"
-    hint = (
-        f"Resume with: image_classifier_trainer --resume {where}"
-        if run.run_name
-        else "Without --run_name, the run's folder is named by its start time; resume with --run_name set to it."
-    )
-    run_command(lambda: _train_command(run, given), hint)
+    run_command(lambda: _train_command(run, given), lambda: _resume_hint(run))
+
+
+def _resume_hint(run: TrainerRun) -> str:
+    "What to do after an interruption: resume from the last finished epoch, or start again."
+    if not run.run_name:
+        return "Without --run_name, the run's folder is named by its start time; resume with --run_name set to it."  # fmt: skip
+    folder = Path(run.experiments_folder) / run.experiment_name / run.run_name
+    if not (folder / "checkpoint.pth").exists():
+        return "No epoch had finished, so there is nothing to resume: run the same command again."  # fmt: skip
+    where = f"--experiments_folder {run.experiments_folder} --experiment_name {run.experiment_name}"  # fmt: skip
+    return f"Resume with: image_classifier_trainer --resume {where} --run_name {run.run_name}"  # fmt: skip
 
 
 def _train_command(run: TrainerRun, given: dict):

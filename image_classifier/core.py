@@ -4,11 +4,13 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'exit_code', 'seed_everything',
-           'epoch_seed', 'atomic_write', 'atomic_torch_save', 'git_output', 'git_info', 'is_lfs_pointer', 'lfs_include',
-           'load_weights', 'bare_model', 'cache_dir', 'checked_device', 'default_device', 'environment_info']
+           'epoch_seed', 'file_target', 'atomic_write', 'atomic_torch_save', 'git_output', 'git_info', 'is_lfs_pointer',
+           'lfs_include', 'load_weights', 'bare_model', 'cache_dir', 'checked_device', 'default_device',
+           'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import contextlib
+import errno
 import io
 import os
 import platform
@@ -49,6 +51,13 @@ class UserError(Exception):
 # %% ../nbs/00_core.ipynb #7b97590c
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 3, 130
 
+_ENVIRONMENT = {  # OS errors a user acts on: a full disk, a closed pipe, not a bug
+    errno.ENOSPC: "free some space and run it again",
+    errno.EDQUOT: "free some space (disk quota) and run it again",
+    errno.EROFS: "write somewhere writable",
+    errno.EPIPE: "the reader of the output stopped (e.g. `| head`) before the command finished",
+}
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -56,7 +65,7 @@ def _interrupt(signum, frame):
 
 def run_command(
     fn,  # the command's body: returns what the command returns
-    interrupted_hint: str = "",  # what to do after an interruption (e.g. how to resume)
+    interrupted_hint: str = "",  # what to do after an interruption, or a function that says it
 ):
     "Call `fn` under the exit-code contract, exiting with its verdict; SIGTERM is an interruption while it runs."
     for stream in (
@@ -72,9 +81,14 @@ def run_command(
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
-        print(f"\ninterrupted. {interrupted_hint}".rstrip(), file=sys.stderr)
+        hint = interrupted_hint() if callable(interrupted_hint) else interrupted_hint
+        print(f"\ninterrupted. {hint}".rstrip(), file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
+        if isinstance(e, OSError) and e.errno in _ENVIRONMENT:
+            where = f" ({e.filename})" if e.filename else ""
+            print(f"error: {e.strerror}{where}: {_ENVIRONMENT[e.errno]}", file=sys.stderr)  # fmt: skip
+            sys.exit(EXIT_USER_ERROR)
         traceback.print_exc()
         print(f"internal error (a bug, please report it): {type(e).__name__}: {e}", file=sys.stderr)  # fmt: skip
         sys.exit(EXIT_BUG)
@@ -122,13 +136,26 @@ def epoch_seed(
     "The seed of `epoch` in a run seeded with `seed`: distinct for every (seed, epoch) pair a run can have."
     return seed * 1_000_003 + epoch
 
+# %% ../nbs/00_core.ipynb #51c47a44
+def file_target(
+    path: Path,  # where a command is asked to write a file
+) -> Path:
+    "The regular file to write for `path`: a link's target; a `UserError` for a folder, pipe or device."
+    target = Path(path).resolve() if Path(path).is_symlink() else Path(path)
+    if target.exists() and not target.is_file():
+        kind = (
+            "a folder" if target.is_dir() else "not a regular file (a pipe or device)"
+        )
+        raise UserError(f"{path}: is {kind}; give the path of a file to write")
+    return target
+
 # %% ../nbs/00_core.ipynb #e9060e3d
 def atomic_write(
     path: Path,  # the file to write
     data: str | bytes,  # text (written as UTF-8) or bytes
 ) -> Path:
     "Write `data` to `path` through a temporary file and a rename, so readers never see half a file."
-    path = Path(path)
+    path = file_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse
 
-from .core import UserError, atomic_write, checked_device, run_command
+from image_classifier.core import (
+    UserError,
+    atomic_write,
+    checked_device,
+    file_target,
+    run_command,
+)
 from image_classifier.data import (
     ImageError,
     fit_square,
@@ -246,7 +252,8 @@ def image_classifier_predict(
         if not Path(output).parent.is_dir() or Path(output).is_dir():
             raise UserError(f"--output {output}: give a file in an existing folder")  # fmt: skip
         counts, errors = Counter(), 0
-        tmp = Path(output).with_name(f".{Path(output).name}.tmp")
+        target = file_target(output)  # a link's target; a pipe or device refused
+        tmp = target.with_name(f".{target.name}.tmp")
         try:
             with open(tmp, "w", newline="", errors="surrogateescape") as f:  # any name
                 writer = csv.DictWriter(
@@ -264,7 +271,7 @@ def image_classifier_predict(
         except BaseException:  # a refused input half way: no half-written file stays
             tmp.unlink(missing_ok=True)
             raise
-        tmp.replace(output)
+        tmp.replace(target)
         total = sum(counts.values())
         print(f"{total} images labelled, {errors} unreadable; written to {output}")
         for cls, n in counts.most_common():

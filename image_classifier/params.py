@@ -38,7 +38,7 @@ class TrainParams:
     muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the filters
     label_smoothing: float = 0.2  # label smoothing of the loss (0: none)
     translate: int = 2  # largest random shift of a training image, in pixels
-    precision: str = "auto"  # auto: bf16 CPU, fp32 mps, bf16/fp16 GPU; fp32, bf16, fp16
+    precision: str = "auto"  # auto: bf16 where supported, else fp32 (CPU) / fp16 (GPU)
     monitor: str = "valid_loss"  # what picks the best epoch: valid_loss or accuracy
     patience: int = 0  # stop after this many epochs without improvement (0: never)
     keep_best: bool = True  # end with the best epoch's weights, not the last

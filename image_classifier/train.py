@@ -43,6 +43,7 @@ from image_classifier.experiments import (
 from .learner import build_learner, peak_hypers
 from .loaders import dataloaders
 from .metrics import classification_metrics
+from .models import create_model
 from .params import TrainParams, load_params
 from .plots import plot_confusion_matrix, plot_metrics
 from .transfer import parent_record, pretrained_weights
@@ -167,7 +168,9 @@ def _recorded(run_dir: Path):
     try:
         yield
     except KeyboardInterrupt:
-        set_status(run_dir, "interrupted", "stopped by Ctrl-C or a signal: continue it with --resume")  # fmt: skip
+        resumable = (run_dir / "checkpoint.pth").exists()
+        then = "continue it with --resume" if resumable else "no epoch had finished: start it again"  # fmt: skip
+        set_status(run_dir, "interrupted", f"stopped by Ctrl-C or a signal: {then}")
         raise
     except UserError as e:
         set_status(run_dir, "failed", str(e))
@@ -274,6 +277,10 @@ def train(
     if rank_distrib() > 0:
         experiments_folder = Path(tempfile.mkdtemp(prefix=f"rank{rank_distrib()}-"))
     new_run_dir(experiments_folder, experiment, run, create=False)
+    if (
+        params.pretrained
+    ):  # published weights: fetched (or refused) before any data is written
+        create_model(params.arch, num_classes=2, pretrained=True)
     root = resolve_dataset(params.dataset_folder, data_root)
     samples, data_info = _run_data(root, params)
     learn = _prepare(params, samples, data_info)
@@ -283,7 +290,8 @@ def train(
         write_json(
             run_dir / "environment.json",
             environment_info(learn.dls.device)
-            | {"git": git_info(), "seed": params.seed, "data": data_info}
+            | {"precision": learn.precision, "git": git_info(), "seed": params.seed}
+            | {"data": data_info}
             | lineage,
         )
         _log.info("training %s on %s: %s", params.arch, root, asdict(params))
@@ -313,6 +321,9 @@ def resume(
             f"{run_dir}: no checkpoint.pth, so no finished epoch to resume from; start the run again"
         )
     params = TrainParams(**load_params(run_dir / "params.yaml"))
+    ran = read_record(run_dir / "environment.json").get("precision")
+    if params.precision == "auto" and ran:  # as it ran, even on another machine
+        params = replace(params, precision=ran)
     root = resolve_dataset(params.dataset_folder, data_root)
     samples, data_info = _run_data(root, params)
     recorded = (
