@@ -62,7 +62,7 @@ class BatchClock(Callback):
 def throughput(args):
     args.batch_size = args.batch_size or 256
     dls = cifar_dls(args.batch_size)
-    params = TrainParams(arch=args.arch, batch_size=args.batch_size)
+    params = TrainParams(arch=args.arch, batch_size=args.batch_size, optimizer="sgd")
     learn = build_learner(params, dls, Path(tempfile.mkdtemp()))
     learn.remove_cb(ProgressCallback)
     clock = BatchClock(n=args.batches)

@@ -63,7 +63,10 @@ def trainer_parser() -> argparse.ArgumentParser:
     for cls in (TrainerRun, TrainParams):
         helps = docments(cls)
         for f in fields(cls):
-            default = "" if f.default is None else f" (default: {f.default})"
+            default = f" (default: {f.default})" if f.default is not None else ""
+            default = default or " (default: chosen from the data)" * (
+                cls is TrainParams
+            )
             parser.add_argument(f"--{f.name}", help=f"{helps[f.name]}{default}", **_flag(f.name, f.type))  # fmt: skip
     return parser
 

@@ -33,9 +33,11 @@ def write_json(
 def write_yaml(
     path: Path,  # target file
     obj: dict,  # plain data
+    comment: list = (),  # lines written above it as `# ` comments, which YAML ignores
 ) -> Path:
-    "Write `obj` as YAML in insertion order, atomically."
-    return atomic_write(path, yaml.safe_dump(obj, sort_keys=False))
+    "Write `obj` as YAML in insertion order, atomically, after `comment`."
+    head = "".join(f"# {line}\n" for line in comment)
+    return atomic_write(path, head + yaml.safe_dump(obj, sort_keys=False))
 
 # %% ../nbs/03_experiments.ipynb #61d1275b
 def set_status(

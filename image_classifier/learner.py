@@ -87,6 +87,8 @@ def build_learner(
     run_dir: Path,  # the run folder (fastai's `path`)
 ) -> Learner:
     "A Learner for `params` on `dls`: model (optionally from earlier weights), loss, optimizer, precision."
+    if params.optimizer is None:  # a mistake in the caller, not the user's
+        raise ValueError("params.optimizer is undecided: `recipe.adapt` chooses it")
     model = create_model(
         params.arch, num_classes=len(dls.vocab), pretrained=params.pretrained
     )

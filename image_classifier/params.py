@@ -22,22 +22,22 @@ class TrainParams:
 
     dataset_folder: str = "digits"  # image folder, CIFAR-10 batches, or `digits`
     arch: str = "airnet"  # model: ours (airnet) or any timm name (resnet18, ...)
-    img_size: int = 32  # side of the square input, in pixels
-    learning_rate: float = 0.05  # peak learning rate of the one-cycle schedule
-    warmup_pct: float = 0.25  # share of the steps warming up to the peak
+    img_size: int = None  # side of the square input, in pixels
+    learning_rate: float = None  # peak learning rate of the one-cycle schedule
+    warmup_pct: float = None  # share of the steps warming up to the peak
     momentum: float = 0.9  # SGD (Nesterov) momentum, or Adam's beta1
     weight_decay: float = 5e-4  # weight decay (L2 with SGD, decoupled with Adam)
-    num_epochs: int = 5  # passes over the training split
-    batch_size: int = 64  # images per optimizer step
+    num_epochs: int = None  # passes over the training split
+    batch_size: int = None  # images per optimizer step
     num_workers: int = 0  # DataLoader worker processes (fastai loader only)
     seed: int = 42  # seed of the split, weights, shuffling and augmentation
     valid_pct: float = 0.2  # held out for validation when there is no valid/
     loader: str = "cached"  # `cached` (decode once) or `fastai` (decode every epoch)
-    optimizer: str = "sgd"  # `sgd` (Nesterov), `adam`, or `muon` (on conv filters)
+    optimizer: str = None  # `sgd` (Nesterov), `adam`, or `muon` (on conv filters)
     muon_learning_rate: float = 0.06  # `muon`: peak learning rate of the filters
     muon_momentum: float = 0.6  # `muon`: Nesterov momentum of the filters
     label_smoothing: float = 0.2  # label smoothing of the loss (0: none)
-    translate: int = 2  # largest random shift of a training image, in pixels
+    translate: int = None  # largest random shift of a training image, in pixels
     precision: str = "auto"  # auto: bf16 where supported, else fp32 (CPU) / fp16 (GPU)
     monitor: str = "valid_loss"  # what picks the best epoch: valid_loss or accuracy
     patience: int = 0  # stop after this many epochs without improvement (0: never)
@@ -47,17 +47,23 @@ class TrainParams:
 
     def __post_init__(self):
         for f in fields(self):
-            setattr(self, f.name, _typed(f.name, f.type, getattr(self, f.name)))
+            value = getattr(self, f.name)
+            if value is not None or f.default is not None:  # None: chosen from the data
+                setattr(self, f.name, _typed(f.name, f.type, value))
         for name, (ok, what) in _RULES.items():
-            if not ok(getattr(self, name)):
+            if getattr(self, name) is not None and not ok(getattr(self, name)):
                 raise UserError(f"--{name} must be {what}, not {getattr(self, name)!r}")
-        if 2 * self.translate >= self.img_size:
+        if None not in (self.translate, self.img_size) and 2 * self.translate >= self.img_size:  # fmt: skip
             raise UserError(
                 f"--translate must be less than half of --img_size ({self.img_size}), not {self.translate}"
             )
         from image_classifier.models import known_model  # timm: not for `--help`
 
         known_model(self.arch)
+
+    def undecided(self) -> list:
+        "The settings left to the recipe (`None`): `recipe.adapt` decides them from the data and the machine."
+        return [f.name for f in fields(self) if getattr(self, f.name) is None]
 
 # %% ../nbs/03c_params.ipynb #bf94266e
 CHOICES = dict(  # the settings that take one of a few words (the CLI shows them)

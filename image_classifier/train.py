@@ -46,6 +46,7 @@ from .metrics import classification_metrics
 from .models import create_model
 from .params import TrainParams, load_params
 from .plots import plot_confusion_matrix, plot_metrics
+from .recipe import adapt, data_profile, recipe_lines, this_machine
 from .transfer import parent_record, pretrained_weights
 
 # %% ../nbs/04_train.ipynb #fecc0a14
@@ -61,7 +62,7 @@ def _run_data(
     "(usable samples, what the run records about its data), printing the files it skips."
     # `checks.checked_samples` does the checking; this is what a run makes of its result
     usable, skipped, fp = checked_samples(
-        root, params.valid_pct, params.seed, params.batch_size
+        root, params.valid_pct, params.seed, params.batch_size or 0
     )
     for path, why in skipped[:10]:
         print(f"skipping {path}: {why}", file=sys.stderr)
@@ -268,7 +269,9 @@ def train(
     cbs: list = (),  # extra fastai callbacks for the fit
 ) -> Path:
     "Check everything, then train `params.arch` on `params.dataset_folder` into a new run folder."
-    default_device()  # a bad IMAGE_CLASSIFIER_DEVICE is refused before the data is touched
+    device = (
+        default_device()
+    )  # a bad IMAGE_CLASSIFIER_DEVICE is refused before the data is touched
     lineage = {}
     if params.pretrained_model:  # params.yaml records the file it really is
         weights = pretrained_weights(params.pretrained_model, experiments_folder)
@@ -283,10 +286,14 @@ def train(
         create_model(params.arch, num_classes=2, pretrained=True)
     root = resolve_dataset(params.dataset_folder, data_root)
     samples, data_info = _run_data(root, params)
+    params, chosen = adapt(params, data_profile(samples, root), this_machine(device))
+    recipe = recipe_lines(chosen)
+    if recipe and rank_distrib() == 0:
+        print(*recipe, sep="\n", file=sys.stderr)
     learn = _prepare(params, samples, data_info)
     run_dir = new_run_dir(experiments_folder, experiment, run)
     with _recorded(run_dir), _logged(run_dir):
-        write_yaml(run_dir / "params.yaml", asdict(params))
+        write_yaml(run_dir / "params.yaml", asdict(params), recipe)
         write_json(
             run_dir / "environment.json",
             environment_info(learn.dls.device)
