@@ -130,15 +130,14 @@ def fastai(folder: Path, size: int, budget: float) -> dict:
 
     torch.manual_seed(0)
     split = _split(folder)
-    items = split["train"] + split["valid"]
+    label = dict(split["train"] + split["valid"] + split["test"])
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock),
-        get_x=lambda r: r[0],
-        get_y=lambda r: r[1],
-        splitter=IndexSplitter(range(len(split["train"]), len(items))),
+        get_y=lambda path: label[path],
+        splitter=IndexSplitter(range(len(split["train"]), len(split["train"]) + len(split["valid"]))),
         item_tfms=Resize(size),
     )
-    dls = block.dataloaders(items)
+    dls = block.dataloaders([p for p, _ in split["train"] + split["valid"]])
     learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
     learn.remove_cb(ProgressCallback)
     t0 = time.perf_counter()  # one epoch's cost: a short timed fit (its weights are thrown away)
@@ -154,7 +153,7 @@ def fastai(folder: Path, size: int, budget: float) -> dict:
     with learn.no_logging():
         learn.fit_one_cycle(epochs)
     seconds = time.perf_counter() - t0
-    test = learn.dls.test_dl(split["test"], with_labels=True)
+    test = learn.dls.test_dl([p for p, _ in split["test"]], with_labels=True)
     probs, targets = learn.get_preds(dl=test)
     pred = probs.argmax(1).numpy()
     acc = float((pred == targets.numpy()).mean())
@@ -196,7 +195,7 @@ def main():
         row = dict(dataset=name)
         if args.only != "fastai":
             row["ours"] = ours(folder, args.flags)
-            print(row["ours"].pop("params"), flush=True)
+            print(*(line for line in row["ours"].pop("params").splitlines() if line.startswith("#")), sep="\n")  # fmt: skip
             print(name, "ours", row["ours"], flush=True)
         if args.only != "ours":
             budget = args.ratio * row["ours"]["seconds"] if "ours" in row else 60.0
