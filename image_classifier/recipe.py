@@ -9,9 +9,11 @@ __all__ = ['WORK', 'DataProfile', 'data_profile', 'Machine', 'this_machine', 'ad
 import math
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from statistics import median
 
 from .checks import inspect_samples
+from .experiments import read_record
 from .models import list_models
 from .params import TrainParams
 
@@ -66,6 +68,16 @@ def this_machine(
     return Machine(device.type, os.cpu_count() or 1)
 
 # %% ../nbs/03h_recipe.ipynb #dd6c51c3
+def _parent_size(params: TrainParams) -> tuple:
+    "(img_size, why) of the run `--pretrained_model` comes from (its model.json), or ()."
+    if not params.pretrained_model:
+        return ()
+    size = read_record(Path(params.pretrained_model).parent / "model.json").get(
+        "img_size"
+    )
+    return (size, f"the size {params.pretrained_model} was trained at") if isinstance(size, int) else ()  # fmt: skip
+
+
 def _size(data: DataProfile, machine: Machine) -> tuple:
     side = min(max(32, 8 * round(data.side / 8)), machine.largest_side)
     why = f"the training images' median side is {data.side} px"
@@ -117,7 +129,7 @@ def adapt(
         return chosen[name][0] if name in chosen else getattr(params, name)
 
     ours = params.arch in list_models(include_timm=False)
-    size = choose("img_size", _size(data, machine))
+    size = choose("img_size", _parent_size(params) or _size(data, machine))
     batch = choose("batch_size", _batch(data))
     muon = ("muon", f"{params.arch} is one of ours: Muon steps its conv filters")
     sgd = ("sgd", f"{params.arch} is timm's: SGD (Muon is measured on our nets)")
