@@ -65,7 +65,8 @@ def this_machine(
     device,  # the torch.device the run trains on
 ) -> Machine:
     "The `Machine` that trains on `device`."
-    return Machine(device.type, os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # fmt: skip
+    return Machine(device.type, cores or 1)
 
 # %% ../nbs/03h_recipe.ipynb #dd6c51c3
 def _parent_size(params: TrainParams) -> tuple:
@@ -108,11 +109,12 @@ def _lr(batch: int, optimizer: str) -> tuple:
 def _epochs(data: DataProfile, size: int, machine: Machine) -> tuple:
     per_epoch = data.n_train * (size / 32) ** 2  # work of one epoch, in 32-px images
     most = 10 * max(1, round((size / 32) ** 2))
-    epochs = min(max(2, int(machine.work / per_epoch)), most)
-    budget = f"the work budget of {machine} ({machine.work:,} images of 32 px)"
-    return epochs, (
-        f"{budget}; {most} at most at {size} px" if epochs == most else budget
-    )
+    fit = int(machine.work / per_epoch)
+    epochs = min(max(2, fit), most)
+    why = f"the work budget of {machine} ({machine.work:,} images of 32 px)"
+    if fit > most:
+        return epochs, f"{why}; {most} at most for {size}-px images"
+    return epochs, why + "; 2 at least" * (fit < 2)
 
 # %% ../nbs/03h_recipe.ipynb #e25a8029
 def adapt(
