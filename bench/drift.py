@@ -237,7 +237,13 @@ def main():
         if args.run
         else train(
             TrainParams(
-                str(root), num_epochs=args.epochs, batch_size=256, learning_rate=0.2
+                str(root),
+                num_epochs=args.epochs,
+                batch_size=256,
+                learning_rate=0.2,
+                optimizer="sgd",
+                warmup_pct=0.25,
+                translate=2,  # the settings its figures were measured with
             ),
             Path(tempfile.mkdtemp()),
             "drift",

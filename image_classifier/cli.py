@@ -64,8 +64,10 @@ def trainer_parser() -> argparse.ArgumentParser:
         helps = docments(cls)
         for f in fields(cls):
             default = f" (default: {f.default})" if f.default is not None else ""
-            default = default or " (default: chosen from the data)" * (
-                cls is TrainParams
+            default = (
+                default
+                or " (default: chosen from the data, --arch and the machine)"
+                * (cls is TrainParams)
             )
             parser.add_argument(f"--{f.name}", help=f"{helps[f.name]}{default}", **_flag(f.name, f.type))  # fmt: skip
     return parser

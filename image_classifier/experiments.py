@@ -36,7 +36,10 @@ def write_yaml(
     comment: list = (),  # lines written above it as `# ` comments, which YAML ignores
 ) -> Path:
     "Write `obj` as YAML in insertion order, atomically, after `comment`."
-    head = "".join(f"# {line}\n" for line in comment)
+    lines = [part for line in comment for part in str(line).splitlines() or [""]]
+    head = "".join(
+        f"# {line}\n" for line in lines
+    )  # a line break stays inside the comment
     return atomic_write(path, head + yaml.safe_dump(obj, sort_keys=False))
 
 # %% ../nbs/03_experiments.ipynb #61d1275b

@@ -12,7 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import median
 
+from fastai.torch_core import num_distrib
+
 from .checks import inspect_samples
+from .core import UserError
 from .experiments import read_record
 from .models import list_models
 from .params import TrainParams
@@ -42,7 +45,10 @@ class Machine:
     "What the recipe reads from the hardware."
 
     device: str  # torch device type: cpu, cuda or mps
-    cores: int  # CPU cores
+    cores: int  # CPU cores this process may use
+    processes: int = (
+        1  # processes training together (torchrun's WORLD_SIZE): each takes a share
+    )
 
     @property
     def largest_side(self) -> int:
@@ -52,10 +58,13 @@ class Machine:
     @property
     def work(self) -> int:
         "Training images of 32 px to pass through in one run (about six minutes on 2 CPU cores)."
-        return WORK * (self.largest_side // 64) ** 2
+        return int(WORK * (self.largest_side / 64) ** 2)
 
     def __str__(self):
-        return "a GPU" if self.device == "cuda" else f"{self.cores} CPU cores" + " (mps)" * (self.device == "mps")  # fmt: skip
+        cores = f"{self.cores} CPU core" + "s" * (self.cores != 1)
+        return dict(cuda="a GPU", mps=f"Apple's GPU (mps, {cores})").get(
+            self.device, cores
+        )
 
 
 WORK = 320_000  # eight epochs of CIFAR-10's 40,000 training images: 5.6 minutes here
@@ -64,46 +73,72 @@ WORK = 320_000  # eight epochs of CIFAR-10's 40,000 training images: 5.6 minutes
 def this_machine(
     device,  # the torch.device the run trains on
 ) -> Machine:
-    "The `Machine` that trains on `device`."
+    "The `Machine` that trains on `device`, in this process's share of the cores and of the processes."
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # fmt: skip
-    return Machine(device.type, cores or 1)
+    return Machine(device.type, min(cores or 1, _cpu_quota()), num_distrib() or 1)
+
+
+def _cpu_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    "The cores a container's CPU quota allows (cgroup v2: `docker --cpus 2` writes `200000 100000`); many if none."
+    try:
+        quota, period = path.read_text().split()[:2]
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):  # no cgroup v2 file, or `max`: no quota
+        return 1 << 16
 
 # %% ../nbs/03h_recipe.ipynb #dd6c51c3
 def _parent_size(params: TrainParams) -> tuple:
-    "(img_size, why) of the run `--pretrained_model` comes from (its model.json), or ()."
-    if not params.pretrained_model:
+    "(img_size, why) of the run `--pretrained_model` comes from (its model.json), () for weights alone."
+    record = Path(params.pretrained_model or ".").parent / "model.json"
+    if not params.pretrained_model or not record.exists():
         return ()
-    size = read_record(Path(params.pretrained_model).parent / "model.json").get(
-        "img_size"
-    )
-    return (size, f"the size {params.pretrained_model} was trained at") if isinstance(size, int) else ()  # fmt: skip
+    size = read_record(record).get("img_size")
+    if type(size) is not int or not 8 <= size <= 2048:  # `bool` is an int: not a size
+        raise UserError(
+            f"{record}: its img_size ({size!r}) is not a side from 8 to 2048 pixels, so the size to fine-tune "
+            "at is unknown: give --img_size"
+        )
+    return size, f"the size {params.pretrained_model} was trained at"
 
 
-def _size(data: DataProfile, machine: Machine) -> tuple:
-    side = min(max(32, 8 * round(data.side / 8)), machine.largest_side)
-    why = f"the training images' median side is {data.side} px"
-    if data.side < 32:
-        return side, f"{why}; our nets see 32 at least (smaller images are enlarged)"
-    if side < data.side:
+def _pow2(n: float) -> int:
+    "The largest power of two not above `n` (1 at least)."
+    return 2 ** int(math.log2(max(n, 1)))
+
+
+def _size(data: DataProfile, machine: Machine, translate: int = None) -> tuple:
+    least = 32 if translate is None else max(32, 8 * math.ceil((2 * translate + 1) / 8))
+    rounded = max(
+        least, 8 * int(data.side / 8 + 0.5)
+    )  # a multiple of 8, to the nearest
+    side = min(rounded, max(least, machine.largest_side))
+    why = f"the training images' median shorter side is {data.side} px"
+    if side < rounded:
         return side, f"{why}; {side} px at most on {machine}"
-    return side, why
+    if side > data.side and least > 32:
+        return side, f"{why}; more than twice --translate {translate}"
+    if side > data.side:
+        return side, f"{why}; 32 px at least for our nets (smaller images are enlarged)"
+    return side, why + "; to a multiple of 8" * (side != data.side)
 
 
-def _batch(data: DataProfile) -> tuple:
-    n = data.n_train
-    tier = 256 if n >= 20_000 else 128 if n >= 5_000 else 64
-    size = min(tier, 2 ** int(math.log2(n)))
-    return size, f"{n} training images" + (f" (fewer than a batch of {tier})" if size < tier else "")  # fmt: skip
+def _batch(data: DataProfile, machine: Machine) -> tuple:
+    share = data.n_train // machine.processes  # each process trains on its share
+    tier = 256 if data.n_train >= 20_000 else 128 if data.n_train >= 5_000 else 64
+    size = min(tier, max(8, _pow2(share / 8)), _pow2(share))
+    why = f"{data.n_train} training images"
+    if machine.processes > 1:
+        why += f", {share} for each of {machine.processes} processes"
+    return size, why + " (8 batches an epoch at least)" * (size < tier)
 
 
-def _lr(batch: int, optimizer: str) -> tuple:
+def _lr(batch: int, optimizer: str, machine: Machine) -> tuple:
     if optimizer == "adam":
         return 1e-3, "Adam: fastai's 1e-3"
     peak = 0.8 / 256 if optimizer == "muon" else 0.05 / 64
-    return (
-        round(peak * batch, 6),
-        f"{peak * 64:g} per 64 images in a batch ({optimizer})",
-    )
+    total = batch * machine.processes  # one step averages every process's batch
+    why = f"{peak * 64:g} per 64 images in a step ({optimizer})"
+    return round(peak * total, 6), why + f": {machine.processes} processes of {batch}" * (machine.processes > 1)  # fmt: skip
 
 
 def _epochs(data: DataProfile, size: int, machine: Machine) -> tuple:
@@ -125,21 +160,26 @@ def adapt(
     "(`params` with every undecided setting chosen, {setting: (value, why)} of those chosen)."
     chosen = {}
 
-    def choose(name, value_why):
+    def choose(
+        name, rule
+    ):  # `rule()` gives (value, why); it runs only for a setting left open
         if getattr(params, name) is None:
-            chosen[name] = value_why
+            chosen[name] = rule()
         return chosen[name][0] if name in chosen else getattr(params, name)
 
     ours = params.arch in list_models(include_timm=False)
-    size = choose("img_size", _parent_size(params) or _size(data, machine))
-    batch = choose("batch_size", _batch(data))
+    size = choose("img_size", lambda: _parent_size(params) or _size(data, machine, params.translate))  # fmt: skip
+    batch = choose("batch_size", lambda: _batch(data, machine))
     muon = ("muon", f"{params.arch} is one of ours: Muon steps its conv filters")
-    sgd = ("sgd", f"{params.arch} is timm's: SGD (Muon is measured on our nets)")
-    optimizer = choose("optimizer", muon if ours else sgd)
-    choose("learning_rate", _lr(batch, optimizer))
-    choose("warmup_pct", (0.15 if optimizer == "muon" else 0.25, f"with {optimizer}"))
-    choose("translate", (max(1, size // 32), f"one pixel per 32 of the {size}-px side"))
-    choose("num_epochs", _epochs(data, size, machine))
+    sgd = (
+        "sgd",
+        f"{params.arch} is from timm: SGD (Muon is measured on our nets only)",
+    )
+    optimizer = choose("optimizer", lambda: muon if ours else sgd)
+    choose("learning_rate", lambda: _lr(batch, optimizer, machine))
+    choose("warmup_pct", lambda: (0.15 if optimizer == "muon" else 0.25, f"with {optimizer}"))  # fmt: skip
+    choose("translate", lambda: (max(1, size // 32), f"one pixel per 32 px of the {size}-px side, 1 at least"))  # fmt: skip
+    choose("num_epochs", lambda: _epochs(data, size, machine))
     return replace(params, **{k: v for k, (v, _) in chosen.items()}), chosen
 
 # %% ../nbs/03h_recipe.ipynb #fc6c1438

@@ -265,13 +265,11 @@ def train(
     experiment: str = "default",  # experiment name
     run: str | None = None,  # run name; `None` uses the time
     data_root: Path = Path("data"),  # where the embedded dataset is written
-    quiet: bool = False,  # hide fastai's progress bars and epoch table
+    quiet: bool = False,  # hide the chosen settings, fastai's progress bars and epoch table
     cbs: list = (),  # extra fastai callbacks for the fit
 ) -> Path:
     "Check everything, then train `params.arch` on `params.dataset_folder` into a new run folder."
-    device = (
-        default_device()
-    )  # a bad IMAGE_CLASSIFIER_DEVICE is refused before the data is touched
+    device = default_device()  # a bad IMAGE_CLASSIFIER_DEVICE: refused before the data
     lineage = {}
     if params.pretrained_model:  # params.yaml records the file it really is
         weights = pretrained_weights(params.pretrained_model, experiments_folder)
@@ -286,9 +284,20 @@ def train(
         create_model(params.arch, num_classes=2, pretrained=True)
     root = resolve_dataset(params.dataset_folder, data_root)
     samples, data_info = _run_data(root, params)
-    params, chosen = adapt(params, data_profile(samples, root), this_machine(device))
+    machine = this_machine(device)
+    params, chosen = adapt(params, data_profile(samples, root), machine)
+    share = (
+        data_info["counts"]["train"] // machine.processes
+    )  # under torchrun, each process's
+    if (
+        share < params.batch_size
+    ):  # a batch, and the run fits no step: refused, not "finished"
+        raise UserError(
+            f"{data_info['counts']['train']} training images shared by {machine.processes} processes: "
+            f"{share} each, fewer than one batch of {params.batch_size}: use --batch_size {share} or less"
+        )
     recipe = recipe_lines(chosen)
-    if recipe and rank_distrib() == 0:
+    if recipe and rank_distrib() == 0 and not quiet:
         print(*recipe, sep="\n", file=sys.stderr)
     learn = _prepare(params, samples, data_info)
     run_dir = new_run_dir(experiments_folder, experiment, run)
@@ -328,6 +337,11 @@ def resume(
             f"{run_dir}: no checkpoint.pth, so no finished epoch to resume from; start the run again"
         )
     params = TrainParams(**load_params(run_dir / "params.yaml"))
+    if params.undecided():  # a run records every setting it trained with
+        raise UserError(
+            f"{run_dir / 'params.yaml'}: {', '.join(params.undecided())} left empty; a run's params.yaml records "
+            "every setting it trained with, so this one was edited: start the run again"
+        )
     ran = read_record(run_dir / "environment.json").get("precision")
     if params.precision == "auto" and ran:  # as it ran, even on another machine
         params = replace(params, precision=ran)
