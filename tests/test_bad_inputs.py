@@ -156,7 +156,8 @@ def test_trainer_refuses_a_bad_config_in_one_line(env, tmp_path):
 DATASETS = [
     ("hollow", (), "classes with no usable training image: b"),
     ("broken", (), "cannot train on this dataset: no usable images"),
-    ("small", (), "16 usable training images, fewer than one batch of 64: use --batch_size 16 or less"),
+    # a batch given larger than the training split (the recipe's own batch always fits)
+    ("small", ("--batch_size", "64"), "16 usable training images, fewer than one batch of 64: use --batch_size 16 or less"),
     ("good", ("--valid_pct", "0"), "no usable validation image"),
     ("cifar", (), "batches.meta: not a CIFAR-10 batches.meta (UnpicklingError: pickle data was truncated)"),
     ("nowhere", (), "nowhere: no such folder"),
