@@ -295,9 +295,12 @@ def test_train_commit_fine_tune_compare_and_check_drift(tmp_path):
     )
     a_oid = pointer_oid(show("experiments/default/A/model.pth"))
     assert (gh.origin / "lfs" / "objects" / a_oid[:2] / a_oid[2:4] / a_oid).is_file()
-    assert show("experiments/default/A/params.yaml").startswith(
-        "dataset_folder: digits"
-    )  # text stays text
+    # text stays text, the recipe's reasons with it
+    params = show("experiments/default/A/params.yaml")
+    assert (
+        params.startswith("# chosen from the data")
+        and "\ndataset_folder: digits\n" in params
+    ), params
     b = gh.dispatch(
         "training.yaml", run_name="B", seed="7", **form
     )  # the same seed would give A again
