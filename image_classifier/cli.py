@@ -64,11 +64,8 @@ def trainer_parser() -> argparse.ArgumentParser:
         helps = docments(cls)
         for f in fields(cls):
             default = f" (default: {f.default})" if f.default is not None else ""
-            default = (
-                default
-                or " (default: chosen from the data, --arch and the machine)"
-                * (cls is TrainParams)
-            )
+            if f.default is None and cls is TrainParams:  # left to the recipe
+                default = " (default: chosen from the data, --arch and the machine)"
             parser.add_argument(f"--{f.name}", help=f"{helps[f.name]}{default}", **_flag(f.name, f.type))  # fmt: skip
     return parser
 

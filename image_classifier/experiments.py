@@ -37,9 +37,8 @@ def write_yaml(
 ) -> Path:
     "Write `obj` as YAML in insertion order, atomically, after `comment`."
     lines = [part for line in comment for part in str(line).splitlines() or [""]]
-    head = "".join(
-        f"# {line}\n" for line in lines
-    )  # a line break stays inside the comment
+    # a line break inside a line stays inside the comment
+    head = "".join(f"# {line}\n" for line in lines)
     return atomic_write(path, head + yaml.safe_dump(obj, sort_keys=False))
 
 # %% ../nbs/03_experiments.ipynb #61d1275b

@@ -46,9 +46,7 @@ class Machine:
 
     device: str  # torch device type: cpu, cuda or mps
     cores: int  # CPU cores this process may use
-    processes: int = (
-        1  # processes training together (torchrun's WORLD_SIZE): each takes a share
-    )
+    processes: int = 1  # processes training together (torchrun): each takes a share
 
     @property
     def largest_side(self) -> int:
@@ -108,9 +106,7 @@ def _pow2(n: float) -> int:
 
 def _size(data: DataProfile, machine: Machine, translate: int = None) -> tuple:
     least = 32 if translate is None else max(32, 8 * math.ceil((2 * translate + 1) / 8))
-    rounded = max(
-        least, 8 * int(data.side / 8 + 0.5)
-    )  # a multiple of 8, to the nearest
+    rounded = max(least, 8 * int(data.side / 8 + 0.5))  # the nearest multiple of 8
     side = min(rounded, max(least, machine.largest_side))
     why = f"the training images' median shorter side is {data.side} px"
     if side < rounded:
@@ -160,9 +156,8 @@ def adapt(
     "(`params` with every undecided setting chosen, {setting: (value, why)} of those chosen)."
     chosen = {}
 
-    def choose(
-        name, rule
-    ):  # `rule()` gives (value, why); it runs only for a setting left open
+    # `rule()` gives (value, why); it runs only for a setting left open
+    def choose(name, rule):
         if getattr(params, name) is None:
             chosen[name] = rule()
         return chosen[name][0] if name in chosen else getattr(params, name)
@@ -171,10 +166,7 @@ def adapt(
     size = choose("img_size", lambda: _parent_size(params) or _size(data, machine, params.translate))  # fmt: skip
     batch = choose("batch_size", lambda: _batch(data, machine))
     muon = ("muon", f"{params.arch} is one of ours: Muon steps its conv filters")
-    sgd = (
-        "sgd",
-        f"{params.arch} is from timm: SGD (Muon is measured on our nets only)",
-    )
+    sgd = ("sgd", f"{params.arch} is from timm: SGD (Muon is measured on ours)")
     optimizer = choose("optimizer", lambda: muon if ours else sgd)
     choose("learning_rate", lambda: _lr(batch, optimizer, machine))
     choose("warmup_pct", lambda: (0.15 if optimizer == "muon" else 0.25, f"with {optimizer}"))  # fmt: skip

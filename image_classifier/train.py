@@ -286,15 +286,13 @@ def train(
     samples, data_info = _run_data(root, params)
     machine = this_machine(device)
     params, chosen = adapt(params, data_profile(samples, root), machine)
-    share = (
-        data_info["counts"]["train"] // machine.processes
-    )  # under torchrun, each process's
-    if (
-        share < params.batch_size
-    ):  # a batch, and the run fits no step: refused, not "finished"
+    # under torchrun each process trains on its share: one smaller than a batch fits no step
+    n_train = data_info["counts"]["train"]
+    share = n_train // machine.processes
+    if share < params.batch_size:
         raise UserError(
-            f"{data_info['counts']['train']} training images shared by {machine.processes} processes: "
-            f"{share} each, fewer than one batch of {params.batch_size}: use --batch_size {share} or less"
+            f"{n_train} training images shared by {machine.processes} processes: {share} each, "
+            f"fewer than one batch of {params.batch_size}: use --batch_size {share} or less"
         )
     recipe = recipe_lines(chosen)
     if recipe and rank_distrib() == 0 and not quiet:
