@@ -39,7 +39,9 @@ class TrainParams:
     label_smoothing: float = 0.2  # label smoothing of the loss (0: none)
     translate: int = None  # largest random shift of a training image, in pixels
     precision: str = "auto"  # auto: bf16 where supported, else fp32 (CPU) / fp16 (GPU)
-    monitor: str = "valid_loss"  # what picks the best epoch: valid_loss or accuracy
+    monitor: str = (
+        "valid_loss"  # picks the best epoch: valid_loss, accuracy, f1_macro or balanced_accuracy
+    )
     patience: int = 0  # stop after this many epochs without improvement (0: never)
     keep_best: bool = True  # end with the best epoch's weights, not the last
     pretrained: bool = False  # start from timm's published weights (downloads them)
@@ -70,7 +72,7 @@ CHOICES = dict(  # the settings that take one of a few words (the CLI shows them
     loader=("cached", "fastai"),
     optimizer=("sgd", "adam", "muon"),
     precision=("auto", "fp32", "bf16", "fp16"),
-    monitor=("valid_loss", "accuracy"),
+    monitor=("valid_loss", "accuracy", "f1_macro", "balanced_accuracy"),
 )
 
 

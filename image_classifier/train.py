@@ -9,6 +9,7 @@ __all__ = ['evaluate', 'train', 'resume', 'synth_run']
 import logging
 import sys
 import tempfile
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,7 +20,12 @@ from fastai.learner import Learner
 from fastai.torch_core import rank_distrib
 
 from .callbacks import FiniteLoss, PlainValidation, RunKeeper
-from .checks import checked_samples
+from image_classifier.checks import (
+    balance_warning,
+    checked_samples,
+    class_balance,
+    split_counts,
+)
 from image_classifier.core import (
     UserError,
     atomic_torch_save,
@@ -75,7 +81,12 @@ def _run_data(
         split: sum(s.split == split for s in usable)
         for split in ("train", "valid", "test")
     }
-    info = dict(root=str(root), fingerprint=fp, counts=counts)
+    splits = [sp for sp, n in counts.items() if n]
+    per_class = split_counts(usable, sorted({s.label for s in usable}), splits)
+    warning = balance_warning("train", class_balance(per_class["train"]))
+    if warning:  # accuracy would flatter the model: say so before the hours of training
+        print(f"warning: {warning}", file=sys.stderr)
+    info = dict(root=str(root), fingerprint=fp, counts=counts, class_counts=per_class)
     return usable, info | {"skipped": [str(p.relative_to(root)) for p, _ in skipped]}
 
 # %% ../nbs/04_train.ipynb #b0956f76
@@ -83,10 +94,10 @@ def evaluate(
     learn: Learner,  # the trained learner
     dl,  # a loader of one split
 ) -> dict:
-    "`classification_metrics` of the model on `dl`."
+    "`classification_metrics` of the model on `dl`; the baseline answers training's commonest class."
     probs, targets = learn.get_preds(dl=dl)
     return classification_metrics(
-        probs.float().numpy(), targets.numpy(), list(learn.dls.vocab)
+        probs.float().numpy(), targets.numpy(), list(learn.dls.vocab), learn.majority
     )
 
 
@@ -148,6 +159,8 @@ def _prepare(
         translate=params.translate,
     )
     learn = build_learner(params, dls, None)
+    train_counts = Counter(s.label for s in samples if s.split == "train")
+    learn.majority = max(range(len(dls.vocab)), key=lambda i: (train_counts[dls.vocab[i]], -i))  # fmt: skip
     x = dls.valid.one_batch()[0][:2]
     try:
         with torch.no_grad():
@@ -354,6 +367,15 @@ def resume(
         )
     checkpoint = load_weights(run_dir / "checkpoint.pth", "Start the run again.")
     learn = _prepare(params, samples, data_info)
+    columns = ["epoch", "train_loss", "valid_loss", *(m.name for m in learn.metrics), "seconds"]  # fmt: skip
+    if not (run_dir / "metrics.csv").is_file():
+        raise UserError(f"{run_dir / 'metrics.csv'} is missing, and the finished epochs' scores with it: start again")  # fmt: skip
+    recorded = (run_dir / "metrics.csv").read_text().split("\n", 1)[0].split(",")
+    if recorded != columns:  # the rows to come would not fit under them
+        raise UserError(
+            f"{run_dir / 'metrics.csv'} has the columns {','.join(recorded)}, from an older version of "
+            f"image_classifier (now {','.join(columns)}): start the run again"
+        )
     with _recorded(run_dir), _logged(run_dir):
         _truncate_metrics(run_dir / "metrics.csv", checkpoint["epoch"])
         _log.info("resuming %s after epoch %d", run_dir, checkpoint["epoch"])
