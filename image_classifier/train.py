@@ -369,7 +369,7 @@ def resume(
     learn = _prepare(params, samples, data_info)
     columns = ["epoch", "train_loss", "valid_loss", *(m.name for m in learn.metrics), "seconds"]  # fmt: skip
     if not (run_dir / "metrics.csv").is_file():
-        raise UserError(f"{run_dir / 'metrics.csv'} is missing, and the finished epochs' scores with it: start again")  # fmt: skip
+        raise UserError(f"{run_dir / 'metrics.csv'} is missing, and the finished epochs' scores with it: start over")  # fmt: skip
     recorded = (run_dir / "metrics.csv").read_text().split("\n", 1)[0].split(",")
     if recorded != columns:  # the rows to come would not fit under them
         raise UserError(
