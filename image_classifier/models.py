@@ -52,6 +52,11 @@ class Whiten(nn.Conv2d):
         self.bias.requires_grad_(False)
         self.eps = eps
 
+    def forward(self, x):
+        "In float32 under autocast: a direction the data does not vary in must stay (nearly) zero."
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
+
     @torch.no_grad()
     def init_whitening(self, x):
         "Set the filters from `x`, a batch of normalised training images."
