@@ -27,7 +27,7 @@ from image_classifier.checks import (
 from .core import UserError, atomic_write, cache_dir, run_command
 from .data import load_sample, resolve_dataset, scan_dataset
 from .experiments import read_record, write_json
-from .metrics import classification_metrics
+from .metrics import baseline_warning, classification_metrics
 from .params import TrainParams, load_params
 from .plots import plot_confusion_matrix, save_figure
 
@@ -238,6 +238,8 @@ def evaluate_run(
     missing = [c for c in classes if not counts[c]]
     if missing:
         print(f"note: no image of {', '.join(missing)} in {root}: their recall is not scored", file=sys.stderr)  # fmt: skip
+    if warning := baseline_warning(metrics, "evaluation"):
+        print(f"warning: {warning}", file=sys.stderr)
     record = dict(
         evaluation=metrics, run=str(run_dir),
         data=dict(folder=str(data), fingerprint=fp, split=split, counts={c: counts[c] for c in classes},

@@ -48,7 +48,7 @@ from image_classifier.experiments import (
 )
 from .learner import build_learner, peak_hypers
 from .loaders import dataloaders
-from .metrics import classification_metrics
+from .metrics import baseline_warning, classification_metrics
 from .models import create_model
 from .params import TrainParams, load_params
 from .plots import plot_confusion_matrix, plot_metrics
@@ -248,7 +248,12 @@ def _fit(
         cbs=[keeper, FiniteLoss(), *plain, *cbs],
         start_epoch=start,
     )
-    _write_results(learn, run_dir, params, keeper)
+    results = _write_results(learn, run_dir, params, keeper)
+    warning = baseline_warning(results["valid"], "valid")
+    if warning:  # a run that learnt nothing must not pass for a result
+        _log.warning(warning)
+        if rank_distrib() == 0:
+            print(f"warning: {warning}", file=sys.stderr)
     for scratch in (
         "checkpoint.pth",
         "best.pth",
