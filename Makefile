@@ -21,14 +21,16 @@ train: setup
 ## Everything CI checks: lint + clean + in sync (pre-commit), notebook tests, pytest, the image recipe.
 test: lint nbtest pytest recipe
 
-# shellcheck and git-lfs: installed with apt-get when we are root on Debian or Ubuntu (CI), else named.
+# shellcheck, git-lfs and Chromium (the report page's browser check): installed with apt-get when we are
+# root on Debian or Ubuntu (CI), else named.
+BROWSER := command -v chromium || command -v chromium-browser || command -v google-chrome || test -x "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
 tools:
-	@command -v shellcheck >/dev/null && command -v git-lfs >/dev/null || case "$$(uname -s)" in \
-	  Darwin) echo "install shellcheck and git-lfs: brew install shellcheck git-lfs"; exit 1;; \
-	  MINGW*|MSYS*|CYGWIN*) echo "make test runs in WSL (see the README), where: sudo apt-get install shellcheck git-lfs"; exit 1;; \
+	@command -v shellcheck >/dev/null && command -v git-lfs >/dev/null && { $(BROWSER); } >/dev/null || case "$$(uname -s)" in \
+	  Darwin) echo "install shellcheck, git-lfs and Chromium: brew install shellcheck git-lfs && brew install --cask chromium"; exit 1;; \
+	  MINGW*|MSYS*|CYGWIN*) echo "make test runs in WSL (see the README), where: sudo apt-get install shellcheck git-lfs chromium"; exit 1;; \
 	  *) if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	       apt-get update -q && apt-get install -y -q shellcheck git-lfs; \
-	     else echo "install shellcheck and git-lfs (e.g. sudo apt-get install shellcheck git-lfs)"; exit 1; fi;; \
+	       apt-get update -q && apt-get install -y -q shellcheck git-lfs chromium; \
+	     else echo "install shellcheck, git-lfs and Chromium (e.g. sudo apt-get install shellcheck git-lfs chromium)"; exit 1; fi;; \
 	  esac
 
 lint: setup tools lint-delivery

@@ -169,21 +169,27 @@ def _table(rows: list) -> str:
 # %% ../nbs/05_cli.ipynb #1c3b4523
 @call_parse
 def image_classifier_experiments(
-    command: str,  # `list` runs, `compare` two, the `best` of an experiment, a run's `lineage` or `summary`
-    targets: str = "",  # list, best: an experiment (list: all); compare: two runs, comma-separated; lineage, summary: a run
+    command: str,  # `list` runs, `compare` two, the `best` of an experiment, a run's `lineage` or `summary`, a `report` page
+    targets: str = "",  # list, best: an experiment; compare: two runs, comma-separated; lineage, summary: a run; report: any
     metric: str = "valid_accuracy",  # best: the column to maximise (valid_accuracy, test_accuracy, valid_f1_macro, ...)
     experiments_folder: str = "experiments",  # root folder of all experiments
+    output: str = "report.html",  # report: the HTML page to write (an earlier report there is replaced)
 ):
-    "List, compare and rank experiment runs; walk a run's lineage; summarise a run in Markdown."
-    run_command(lambda: print(_experiments(command, targets, metric, experiments_folder)))  # fmt: skip
+    "List, compare and rank experiment runs; walk a run's lineage; summarise a run in Markdown; write a report page."
+    run_command(lambda: print(_experiments(command, targets, metric, experiments_folder, output)))  # fmt: skip
 
 
-def _experiments(command: str, targets: str, metric: str, experiments_folder: str) -> str:  # fmt: skip
+def _experiments(command: str, targets: str, metric: str, experiments_folder: str, output: str) -> str:  # fmt: skip
     "What `image_classifier_experiments` prints."
     from image_classifier import experiments as ex
 
     if not Path(experiments_folder).is_dir():
         raise UserError(f"--experiments_folder {experiments_folder}: no such folder")
+    if command == "report":
+        from image_classifier.report import write_report
+
+        page, runs = write_report([t for t in targets.split(",") if t], Path(output), Path(experiments_folder))  # fmt: skip
+        return f"Report of {len(runs)} runs written to {page}"
     if command == "list":
         return _table(ex.list_runs(experiments_folder, targets or None))
     if command == "best":
@@ -206,7 +212,7 @@ def _experiments(command: str, targets: str, metric: str, experiments_folder: st
             for k, (a, b, c) in diff["metrics"].items()
         ]
         return f"{_table(params)}\n\n{_table(metrics)}"
-    raise UserError(f"unknown command {command!r}: use list, compare, best, lineage or summary")  # fmt: skip
+    raise UserError(f"unknown command {command!r}: use list, compare, best, lineage, summary or report")  # fmt: skip
 
 # %% ../nbs/05_cli.ipynb #b97f58f2
 @call_parse

@@ -274,6 +274,7 @@ def compare_runs(
     for split in ("valid", "test"):
         for key in (
             "accuracy",
+            "balanced_accuracy",
             "precision_macro",
             "recall_macro",
             "f1_macro",

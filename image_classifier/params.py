@@ -39,9 +39,7 @@ class TrainParams:
     label_smoothing: float = 0.2  # label smoothing of the loss (0: none)
     translate: int = None  # largest random shift of a training image, in pixels
     precision: str = "auto"  # auto: bf16 where supported, else fp32 (CPU) / fp16 (GPU)
-    monitor: str = (
-        "valid_loss"  # picks the best epoch: valid_loss, accuracy, f1_macro or balanced_accuracy
-    )
+    monitor: str = "valid_loss"  # what picks the best epoch: a score, or the loss
     patience: int = 0  # stop after this many epochs without improvement (0: never)
     keep_best: bool = True  # end with the best epoch's weights, not the last
     pretrained: bool = False  # start from timm's published weights (downloads them)

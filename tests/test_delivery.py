@@ -484,3 +484,30 @@ def test_no_module_imports_a_later_notebooks_module():
         used = {a or b or c for a, b, c in imported.findall(source)} & set(order)
         later = sorted(u for u in used if order.index(u) > order.index(mod))
         assert not later, f"{mod} imports {later}, from later notebooks"
+
+
+def test_training_uploads_the_experiments_report(tmp_path):
+    "The report step builds the experiment's page from the checkout, uploaded as its own artifact beside the run's."
+    from image_classifier.train import synth_run
+
+    run = synth_run(tmp_path / "made", experiment="e", run="r")
+    shutil.move(run.parent.parent, tmp_path / "experiments")
+    env = fake_command(
+        tmp_path / "docker", "run.sh", 'shift; exec "$@"'
+    )  # the image: the command itself, here
+    env["PATH"] += os.pathsep + str(Path(sys.executable).parent)
+    done = run_step("Report of the experiment", tmp_path, EXPERIMENT="e", **env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "e/r" in page and page.count("<img ") >= 2, page[:500]
+    step = train_step("Report of the experiment")
+    upload = train_step("Upload the report")
+    assert (
+        step["continue-on-error"] and upload["continue-on-error"]
+    )  # a report never costs the run
+    assert upload["with"]["path"] == "report.html" and upload["with"]["name"] != "run"
+    steps = [
+        s.get("name") or s.get("uses")
+        for s in workflow("training.yaml")["jobs"]["train"]["steps"]
+    ]
+    assert steps.index("Report of the experiment") > steps.index("Train")

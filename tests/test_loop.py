@@ -227,11 +227,14 @@ class GitHub:
             ):
                 args = {k: substitute(v, contexts) for k, v in step["with"].items()}
                 store = self.artifacts / args["name"]
-                if (
-                    action.startswith("actions/upload-artifact")
-                    and (work / args["path"]).exists()
-                ):
+                upload = action.startswith("actions/upload-artifact")
+                if upload and (work / args["path"]).is_dir():
                     shutil.copytree(work / args["path"], store, dirs_exist_ok=True)
+                elif (
+                    upload and (work / args["path"]).is_file()
+                ):  # a file keeps its name
+                    store.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(work / args["path"], store)
                 elif action.startswith("actions/download-artifact"):
                     shutil.copytree(store, work / args["path"], dirs_exist_ok=True)
             elif "run" in step and name not in SKIPPED:
@@ -336,6 +339,13 @@ def test_train_commit_fine_tune_compare_and_check_drift(tmp_path):
         and "| metric | parent `default/A` |" in train["summary"]
     )
     print(train["summary"])
+    # the experiment's report page is uploaded beside the run: A and B (their pictures in this clone are LFS
+    # pointers, so their confusion matrices are drawn again from metrics.json), and C with its lineage
+    page = (gh.artifacts / "report" / "report.html").read_text()
+    assert all(f"default/{r}" in page for r in "ABC"), page[:2000]
+    assert (
+        "fine-tuned from default/A (finished" in page and page.count("<img ") >= 4
+    ), page[:2000]
     # dispatch 3 reuses a run name: refused before training, and origin is unchanged
     before = gh.main()
     third = gh.dispatch("training.yaml", run_name="A", **form)
