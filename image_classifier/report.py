@@ -174,6 +174,7 @@ def curves_png(
             if col in t.columns and "epoch" in t.columns:
                 ax.plot(t["epoch"], t[col], marker="o", markersize=3, label=name)
         ax.set(title=col, xlabel="epoch")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()

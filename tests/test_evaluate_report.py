@@ -37,27 +37,48 @@ def browser() -> str:
         found = shutil.which(name) or (name if Path(name).is_file() else None)
         if found:
             return found
-    pytest.fail("no Chromium or Chrome to check the report page with: `make tools` installs it")
+    pytest.fail(
+        "no Chromium or Chrome to check the report page with: `make tools` installs it"
+    )
 
 
 def load(page: Path, *flags) -> subprocess.CompletedProcess:
     "Open `page` in headless Chromium with `flags`; its console goes to stderr."
-    command = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
-    return subprocess.run([*command, *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
+    command = [
+        browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    return subprocess.run(
+        [*command, *flags, page.as_uri()], capture_output=True, text=True, timeout=120
+    )
 
 
 def check(page: Path) -> dict:
     "What a reader would meet: the console's messages, and how many of the pictures rendered."
     shown = load(page, "--dump-dom")
-    console = [line.split("CONSOLE", 1)[1] for line in shown.stderr.splitlines() if ":CONSOLE" in line]
-    pictures = shown.stdout.split('data-pictures="', 1)[1].split('"', 1)[0] if 'data-pictures="' in shown.stdout else None
+    console = [
+        line.split("CONSOLE", 1)[1]
+        for line in shown.stderr.splitlines()
+        if ":CONSOLE" in line
+    ]
+    pictures = (
+        shown.stdout.split('data-pictures="', 1)[1].split('"', 1)[0]
+        if 'data-pictures="' in shown.stdout
+        else None
+    )
     return dict(console=console, pictures=pictures)
 
 
 def command(cwd: Path, name: str, *args) -> str:
     "Run one of the package's commands in `cwd` as a user would; its stdout, or a failure with its stderr."
     env = os.environ | dict(OMP_NUM_THREADS="2", HF_HUB_OFFLINE="1")
-    done = subprocess.run([BIN / name, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [BIN / name, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, (name, args, done.stderr[-3000:])
     return done.stdout
 
@@ -69,13 +90,31 @@ def work(tmp_path_factory) -> Path:
     digits = write_digits(d / "all")
     for label in sorted(p.name for p in digits.iterdir() if p.is_dir()):
         for i, f in enumerate(sorted((digits / label).iterdir())):
-            part = "held" if i % 5 == 0 else "train"  # every fifth image of a class is never trained on
+            part = (
+                "held" if i % 5 == 0 else "train"
+            )  # every fifth image of a class is never trained on
             (d / part / label).mkdir(parents=True, exist_ok=True)
             shutil.move(f, d / part / label / f.name)
-    command(d, "image_classifier_trainer", "--dataset_folder", "train", "--run_name", "first", "--num_epochs", 2)
+    command(
+        d,
+        "image_classifier_trainer",
+        "--dataset_folder",
+        "train",
+        "--run_name",
+        "first",
+        "--num_epochs",
+        2,
+    )
     command(d, "image_classifier_trainer", "--dataset_folder", "train", "--run_name", "second", "--num_epochs", 2,
             "--pretrained_model", "default/first")  # fmt: skip
-    command(d, "image_classifier_evaluate", "--run", "experiments/default/first", "--data", "held")
+    command(
+        d,
+        "image_classifier_evaluate",
+        "--run",
+        "experiments/default/first",
+        "--data",
+        "held",
+    )
     command(d, "image_classifier_experiments", "report", "--output", "report.html")
     return d
 
@@ -86,7 +125,10 @@ def test_evaluation_numbers_by_hand(work):
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     classes = [str(d) for d in range(10)]
     assert len(rows) == m["n"] == 364  # 1,797 digits, every fifth of each class
-    matrix = [[sum(r["label"] == t and r["predicted"] == p for r in rows) for p in classes] for t in classes]
+    matrix = [
+        [sum(r["label"] == t and r["predicted"] == p for r in rows) for p in classes]
+        for t in classes
+    ]
     assert m["confusion_matrix"] == matrix
     recall = [matrix[i][i] / sum(matrix[i]) for i in range(10)]
     predicted = [sum(row[i] for row in matrix) for i in range(10)]
@@ -95,8 +137,12 @@ def test_evaluation_numbers_by_hand(work):
     assert m["accuracy"] == pytest.approx(sum(matrix[i][i] for i in range(10)) / 364)
     assert m["balanced_accuracy"] == pytest.approx(sum(recall) / 10)
     assert m["f1_macro"] == pytest.approx(sum(f1) / 10)
-    answer = m["baseline"]["answer"]  # the run's commonest training digit, scored on the held-out ones
-    assert m["baseline"]["accuracy"] == pytest.approx(sum(r["label"] == answer for r in rows) / 364)
+    answer = m["baseline"][
+        "answer"
+    ]  # the run's commonest training digit, scored on the held-out ones
+    assert m["baseline"]["accuracy"] == pytest.approx(
+        sum(r["label"] == answer for r in rows) / 364
+    )
     assert m["accuracy"] > 0.8, m["accuracy"]
     assert Image.open(out / "mistakes.png").format == "PNG"
 
@@ -104,14 +150,31 @@ def test_evaluation_numbers_by_hand(work):
 def test_report_has_the_runs_numbers_and_pictures(work):
     page = (work / "report.html").read_text()
     for run in ("first", "second"):
-        m = json.loads((work / "experiments" / "default" / run / "metrics.json").read_text())["valid"]
+        m = json.loads(
+            (work / "experiments" / "default" / run / "metrics.json").read_text()
+        )["valid"]
         assert f"default/{run}" in page
         for key in ("accuracy", "balanced_accuracy", "f1_macro"):
             assert f"{m[key]:.4f}" in page, (run, key)
-    held = json.loads((work / "experiments" / "default" / "first" / "evaluations" / "held" / "metrics.json").read_text())
-    assert f"{held['evaluation']['accuracy']:.4f}" in page and "fine-tuned from default/first" in page
+    held = json.loads(
+        (
+            work
+            / "experiments"
+            / "default"
+            / "first"
+            / "evaluations"
+            / "held"
+            / "metrics.json"
+        ).read_text()
+    )
+    assert (
+        f"{held['evaluation']['accuracy']:.4f}" in page
+        and "fine-tuned from default/first" in page
+    )
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == page.count("<img ") == 5  # curves, 2 confusion matrices, the evaluation's and its mistakes
+    assert (
+        len(images) == page.count("<img ") == 5
+    )  # curves, 2 confusion matrices, the evaluation's and its mistakes
     for data in images:
         assert Image.open(io.BytesIO(base64.b64decode(data))).format == "PNG"
 
@@ -124,7 +187,12 @@ def test_report_loads_clean_in_a_browser(work):
 
 def test_report_screenshot_has_the_page(work, tmp_path):
     shot = tmp_path / "shot.png"
-    load(work / "report.html", f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars")
+    load(
+        work / "report.html",
+        f"--screenshot={shot}",
+        "--window-size=1280,2400",
+        "--hide-scrollbars",
+    )
     image = Image.open(shot).convert("L")
     assert image.size == (1280, 2400)
     assert image.getextrema()[0] < 100  # text and pictures, not a blank page
