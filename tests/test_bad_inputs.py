@@ -100,7 +100,7 @@ SETTINGS = [
     (("--batch_size", "0"), "--batch_size must be at least 1, not 0"),
     (("--img_size", "1"), "--img_size must be from 8 to 2048 pixels, not 1"),
     (("--valid_pct", "1.0"), "--valid_pct must be a share from 0 to below 1, not 1.0"),
-    (("--monitor", "f1"), "--monitor must be valid_loss or accuracy, not 'f1'"),
+    (("--monitor", "f1"), "--monitor must be valid_loss or accuracy or f1_macro or balanced_accuracy, not 'f1'"),
     (("--optimizer", "rmsprop"), "--optimizer must be sgd or adam or muon, not 'rmsprop'"),
     (("--arch", "resnt18"), "Unknown model 'resnt18'. Did you mean: resnet18"),
     (("--pretrained_model", "missing.pth"), "missing.pth: no such run folder or file"),
