@@ -10,6 +10,7 @@ __all__ = ['IMBALANCE_RATIO', 'inspect_file', 'inspect_samples', 'fingerprint', 
 # %% ../nbs/01a_checks.ipynb #6d71f31a
 import hashlib
 import json
+import os
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -75,7 +76,7 @@ def inspect_file(
 def _cache_file(root: Path) -> Path:
     "Where the inspection results of the dataset at `root` are cached."
     return cache_dir("inspect") / (
-        hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest() + ".json"
+        hashlib.sha1(os.fsencode(Path(root).resolve())).hexdigest() + ".json"
     )
 
 

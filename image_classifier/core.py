@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EXIT_USER_ERROR', 'EXIT_BUG', 'EXIT_INTERRUPTED', 'UserError', 'run_command', 'exit_code', 'seed_everything',
-           'epoch_seed', 'file_target', 'atomic_write', 'atomic_torch_save', 'git_output', 'git_info', 'is_lfs_pointer',
-           'lfs_include', 'load_weights', 'bare_model', 'cache_dir', 'checked_device', 'default_device',
-           'environment_info']
+           'epoch_seed', 'file_target', 'readable', 'atomic_write', 'atomic_torch_save', 'git_output', 'git_info',
+           'is_lfs_pointer', 'lfs_include', 'load_weights', 'bare_model', 'cache_dir', 'checked_device',
+           'default_device', 'environment_info']
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 import contextlib
@@ -148,6 +148,15 @@ def file_target(
         )
         raise UserError(f"{path}: is {kind}; give the path of a file to write")
     return target
+
+# %% ../nbs/00_core.ipynb #bfa545a5
+def readable(
+    text: str,  # e.g. a file or folder name
+) -> str:
+    "`text` with the bytes of a name that was not UTF-8 shown as `\\xNN` escapes."
+    return (
+        str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    )
 
 # %% ../nbs/00_core.ipynb #e9060e3d
 def atomic_write(

@@ -24,11 +24,17 @@ from image_classifier.checks import (
     refuse_lfs_pointers,
     usable_samples,
 )
-from .core import UserError, atomic_write, cache_dir, run_command
+from image_classifier.core import (
+    UserError,
+    atomic_write,
+    cache_dir,
+    readable,
+    run_command,
+)
 from .data import load_sample, resolve_dataset, scan_dataset
-from .experiments import read_record, write_json
+from .experiments import plain_name, read_record, write_json
 from .metrics import baseline_warning, classification_metrics
-from .params import TrainParams, load_params
+from .params import TrainParams
 from .plots import plot_confusion_matrix, save_figure
 
 # %% ../nbs/04d_evaluation.ipynb #c7e62fc9
@@ -73,13 +79,22 @@ def evaluation_samples(
     return usable, skipped, fingerprint(samples, infos, root)
 
 # %% ../nbs/04d_evaluation.ipynb #79581fd3
+def _recorded_data(run_dir: Path) -> dict:
+    "What the run recorded about its data (environment.json), or {} when missing or damaged."
+    data = read_record(Path(run_dir) / "environment.json").get("data")
+    return data if isinstance(data, dict) else {}
+
+
 def training_majority(
     run_dir: Path,  # a finished run folder
     classes: list,  # its classes
 ) -> int | None:
     "Index of the run's commonest training class, from its environment.json; None when not recorded."
-    counts = read_record(Path(run_dir) / "environment.json").get("data", {}).get("class_counts", {}).get("train")  # fmt: skip
+    counts = _recorded_data(run_dir).get("class_counts")
+    counts = counts.get("train") if isinstance(counts, dict) else None
     if not isinstance(counts, dict) or not set(counts) <= set(classes):
+        return None
+    if not all(type(n) is int for n in counts.values()):
         return None
     return max(range(len(classes)), key=lambda i: (counts.get(classes[i], 0), -i))
 
@@ -154,7 +169,7 @@ def plot_mistakes(
     for ax, i in zip(axes.flat, shown):
         s = samples[i]
         ax.imshow(np.asarray(load_sample(s)))
-        where = s.path.name + (f" #{s.index}" if s.index >= 0 else "")
+        where = readable(s.path.name) + (f" #{s.index}" if s.index >= 0 else "")
         ax.set_title(
             f"{s.label} → {classes[preds[i]]} ({probs[i, preds[i]]:.0%})\n{where[:28]}",
             fontsize=8,
@@ -175,13 +190,86 @@ def plot_mistakes(
 def _checked_name(name: str) -> str:
     "`name` if it is one plain folder name, else a `UserError`."
     if (
-        not name
-        or name in (".", "..")
+        not plain_name(name)
         or name.startswith(".")
-        or any(c in name for c in "/\\\0")
+        or name != name.strip()
+        or not readable(name).isprintable()
     ):
-        raise UserError(f"--name {name!r}: give a plain folder name (no slashes, not starting with a dot)")  # fmt: skip
+        raise UserError(
+            f"--name {readable(name)!r}: give a plain folder name (no slashes or line breaks, not starting with a dot "
+            "or a space, at most 200 bytes)"
+        )
     return name
+
+
+def _sweep(folder: Path):
+    "Remove the hidden half-written evaluations of processes that no longer run (killed mid-write)."
+    for path in folder.glob(".*.partial-*") if folder.is_dir() else ():
+        pid = path.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # another user's process: alive
+            pass
+
+
+def _target(
+    run_dir: Path,  # the run
+    name: str,  # the evaluation's name
+    root: Path,  # the images to score
+    overwrite: bool,  # replace an earlier evaluation of that name
+) -> Path:
+    "The evaluation's folder, checked before anything is scored: a `UserError` for whatever is in the way."
+    folder = run_dir / "evaluations"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(
+            f"{folder} is not a folder: move it away, evaluations are written there"
+        )
+    if root.resolve().is_relative_to(folder.resolve()):
+        raise UserError(
+            f"--data {root} is inside {folder}, where evaluations are written: keep the images elsewhere"
+        )
+    target = folder / name
+    if not (target.exists() or target.is_symlink()):
+        return target
+    if not overwrite:
+        raise UserError(
+            f"{target} exists: give another --name, or --overwrite to replace it"
+        )
+    earlier = not target.is_symlink() and isinstance(read_record(target / "metrics.json").get("evaluation"), dict)  # fmt: skip
+    if not earlier:
+        raise UserError(
+            f"{target} is not an evaluation (no metrics.json of one): --overwrite replaces only those; give another --name"
+        )
+    return target
+
+
+def _put_in_place(
+    tmp: Path,  # the finished evaluation, hidden
+    target: Path,  # its name
+    replace: bool = False,  # an earlier evaluation is there, to be replaced (`overwrite`)
+):
+    "Rename `tmp` to `target`; an earlier evaluation there goes only once the new one is whole."
+    old = (
+        target.with_name(f".{target.name}.old-{os.getpid()}")
+        if replace and target.is_dir()
+        else None
+    )
+    if old:
+        target.rename(old)
+    try:
+        tmp.rename(
+            target
+        )  # refused when another evaluation of that name appeared meanwhile
+    except OSError:
+        if old and not target.exists():
+            old.rename(target)
+        raise UserError(
+            f"{target} was written by another evaluation meanwhile; give another --name"
+        ) from None
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def evaluate_run(
@@ -196,17 +284,21 @@ def evaluate_run(
 ) -> Path:
     "Score `run_dir` on `data` into `run_dir/evaluations/<name>/`; returns that folder."
     from image_classifier.core import checked_device
-    from image_classifier.experiments import load_run
+    from image_classifier.experiments import load_run, run_status
 
-    if top_k < 0 or batch_size < 1:
-        raise UserError(f"--top_k must be 0 or more and --batch_size at least 1, not {top_k} and {batch_size}")  # fmt: skip
+    if not 0 <= top_k <= 100 or batch_size < 1:
+        raise UserError(f"--top_k must be 0 to 100 and --batch_size at least 1, not {top_k} and {batch_size}")  # fmt: skip
     run_dir = Path(run_dir)
+    status = run_status(run_dir)["status"]
+    if status in ("running", "failed", "interrupted"):
+        raise UserError(f"{run_dir} is {status}, not finished: evaluate a finished run")
     model, info = load_run(run_dir, checked_device(device))
     classes = info["classes"]
-    params = (
-        TrainParams(**load_params(run_dir / "params.yaml"))
-        if (run_dir / "params.yaml").is_file()
-        else TrainParams()
+    recorded = read_record(
+        run_dir / "params.yaml"
+    )  # of its settings, the split alone: valid_pct and seed
+    kept = TrainParams(
+        **{k: recorded[k] for k in ("valid_pct", "seed") if k in recorded}
     )
     root = resolve_dataset(
         data, cache_dir("data")
@@ -214,30 +306,33 @@ def evaluate_run(
     name = _checked_name(
         name or root.resolve().name + ("" if split == "all" else f"-{split}")
     )
-    target = run_dir / "evaluations" / name
-    if target.exists() and not overwrite:
-        raise UserError(
-            f"{target} exists: give another --name, or --overwrite to replace it"
-        )
+    target = _target(run_dir, name, root, overwrite)
+    replace = target.exists()  # an earlier evaluation, which `overwrite` replaces
     samples, skipped, fp = evaluation_samples(
-        root, classes, split, params.valid_pct, params.seed
+        root, classes, split, kept.valid_pct, kept.seed
     )
     for path, why in skipped[:10]:
-        print(f"skipping {path}: {why}", file=sys.stderr)
-    trained_on = (
-        read_record(run_dir / "environment.json").get("data", {}).get("fingerprint")
+        print(f"skipping {readable(path)}: {why}", file=sys.stderr)
+    overlaps = fp == _recorded_data(run_dir).get("fingerprint") and split in (
+        "all",
+        "train",
     )
-    overlaps = fp == trained_on and split in ("all", "train")
     if overlaps:
-        print(f"warning: {root} is the data {run_dir} was trained on, and --split {split} includes its training images, "
-              "which flatter the scores: --split valid scores the part it held out", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: {readable(root)} is the data {readable(run_dir)} was trained on, and --split {split} includes "
+            "its training images, which flatter the scores: --split valid scores the part it held out",
+            file=sys.stderr,
+        )
     metrics, probs, used, unread = score_samples(
         model, info, samples, training_majority(run_dir, classes), batch_size
     )
     counts = Counter(s.label for s in used)
     missing = [c for c in classes if not counts[c]]
     if missing:
-        print(f"note: no image of {', '.join(missing)} in {root}: their recall is not scored", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: no image of {', '.join(missing)} in {readable(root)}: their recall is not scored",
+            file=sys.stderr,
+        )
     if warning := baseline_warning(metrics, "evaluation"):
         print(f"warning: {warning}", file=sys.stderr)
     record = dict(
@@ -246,8 +341,8 @@ def evaluate_run(
                   missing_classes=missing, overlaps_training=overlaps,
                   skipped=[[str(p.relative_to(root)), why] for p, why in skipped + [(s.path, why) for s, why in unread]]),
     )  # fmt: skip
+    _sweep(target.parent)
     tmp = target.with_name(f".{name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         write_json(tmp / "metrics.json", record)
@@ -259,15 +354,7 @@ def evaluate_run(
             f"evaluation: {name}",
         )
         plot_mistakes(used, probs, classes, tmp / "mistakes.png", top_k)
-        if (
-            target.exists()
-        ):  # `overwrite`: the old one goes only once the new one is whole
-            old = target.with_name(f".{name}.old-{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(target)
+        _put_in_place(tmp, target, replace)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .core import atomic_write  # noqa: E402
+from .core import atomic_write, readable  # noqa: E402
 
 # %% ../nbs/03b_plots.ipynb #b94bfe20
 def figure_png(
@@ -85,7 +85,11 @@ def confusion_figure(
     title: str = "confusion matrix",  # figure title
 ) -> plt.Figure:
     "The figure of `plot_confusion_matrix`."
-    m = np.asarray(matrix)
+    m, classes, title = (
+        np.asarray(matrix),
+        [readable(c) for c in classes],
+        readable(title),
+    )
     share = m / np.maximum(m.sum(1, keepdims=True), 1)
     size = max(4, 0.5 * len(classes) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
