@@ -82,16 +82,14 @@ def _precision_cbs(precision: str, device: torch.device) -> list:
     return [MixedPrecision(amp_mode=precision)]
 
 # %% ../nbs/03g_learner.ipynb #ba34d9ee
-def epoch_metrics(
-    n_classes: int,  # the model's classes
-) -> list:
-    "fastai metrics of each epoch: accuracy, macro F1 over all `n_classes`, balanced accuracy."
+def epoch_metrics() -> list:
+    "fastai metrics of each epoch: accuracy, macro F1, balanced accuracy."
     scored = dict(
         dim_argmax=-1, to_np=True, invert_arg=True
     )  # (targets, predicted classes) as numpy
     return [
         accuracy,
-        AccumMetric(partial(f1_macro, n_classes=n_classes), name="f1_macro", **scored),
+        AccumMetric(f1_macro, name="f1_macro", **scored),
         AccumMetric(balanced_accuracy, name="balanced_accuracy", **scored),
     ]
 
@@ -133,7 +131,7 @@ def build_learner(
         loss_func=loss,
         opt_func=_opt_func(params),
         splitter=filter_groups if muon else trainable_params,
-        metrics=epoch_metrics(len(dls.vocab)),
+        metrics=epoch_metrics(),
         path=run_dir,
         model_dir=".",
         cbs=cbs,

@@ -31,20 +31,17 @@ def balanced_accuracy(
 def f1_macro(
     targets: np.ndarray,  # N true class indices
     preds: np.ndarray,  # N predicted class indices
-    n_classes: int,  # C: every class of the model counts, present or not
 ) -> float:
-    "The mean F1 score over all `n_classes` classes (0 for a class never predicted nor present)."
-    labels = list(range(n_classes))
+    "The mean F1 score of the classes present in `targets` or `preds`."
     return float(
-        precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)[
-            2
-        ].mean()
+        precision_recall_fscore_support(
+            targets, preds, average="macro", zero_division=0
+        )[2]
     )
 
 # %% ../nbs/03a_metrics.ipynb #a83983fa
 def majority_baseline(
     targets: np.ndarray,  # N true class indices
-    n_classes: int,  # C
     answer: int,  # the constant answer
 ) -> dict:
     "accuracy, balanced_accuracy and f1_macro of always answering `answer` on `targets`."
@@ -52,7 +49,7 @@ def majority_baseline(
     return dict(
         accuracy=float((np.asarray(targets) == answer).mean()) if len(targets) else 0.0,
         balanced_accuracy=balanced_accuracy(targets, preds),
-        f1_macro=f1_macro(targets, preds, n_classes),
+        f1_macro=f1_macro(targets, preds),
     )
 
 # %% ../nbs/03a_metrics.ipynb #910bf9e5
@@ -81,6 +78,9 @@ def classification_metrics(
     p, r, f, support = precision_recall_fscore_support(
         targets, preds, labels=labels, zero_division=0
     )
+    seen = np.union1d(
+        targets, preds
+    )  # the classes the macro averages are over (see above)
     auc = _roc_auc(probs, targets, labels)
     per_class = {
         c: dict(
@@ -94,10 +94,10 @@ def classification_metrics(
     matrix = confusion_matrix(targets, preds, labels=labels).tolist()
     if majority is None:
         majority = int(np.bincount(targets, minlength=len(classes)).argmax())
-    baseline = majority_baseline(targets, len(classes), majority)
+    baseline = majority_baseline(targets, majority)
     return dict(
         n=len(targets), accuracy=float((preds == targets).mean()), balanced_accuracy=balanced_accuracy(targets, preds),
-        precision_macro=float(p.mean()), recall_macro=float(r.mean()), f1_macro=float(f.mean()), roc_auc=auc,
+        precision_macro=float(p[seen].mean()), recall_macro=float(r[seen].mean()), f1_macro=float(f[seen].mean()), roc_auc=auc,
         baseline=dict(answer=classes[majority], **baseline), per_class=per_class, confusion_matrix=matrix,
     )  # fmt: skip
 
