@@ -10,13 +10,20 @@ __all__ = ['LEADERBOARD', 'CURVES', 'SCORES', 'GENERATOR', 'report_runs', 'leade
 import base64
 import datetime
 import html
+import os
 import secrets
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .core import UserError, atomic_write, file_target, is_lfs_pointer
+from image_classifier.core import (
+    UserError,
+    atomic_write,
+    file_target,
+    is_lfs_pointer,
+    readable,
+)
 from image_classifier.experiments import (
     _number,
     ancestry,
@@ -32,6 +39,15 @@ def _is_run(path: Path) -> bool:
     return (path / "params.yaml").is_file() or (path / "status.json").is_file()
 
 
+def _runs_in(folder: Path) -> list:
+    "The run folders directly in `folder`, sorted."
+    return (
+        sorted(p for p in folder.iterdir() if p.is_dir() and _is_run(p))
+        if folder.is_dir()
+        else []
+    )
+
+
 def report_runs(
     targets: list,  # experiment names, <experiment>/<run>, or run folders; [] for all
     experiments_folder: Path = Path("experiments"),  # root of all experiments
@@ -39,14 +55,17 @@ def report_runs(
     "The run folders `targets` name, each once, in order; a `UserError` for a target that names none."
     folder, runs = Path(experiments_folder), []
     for t in targets or sorted(p.name for p in folder.iterdir() if p.is_dir()):
-        experiment = folder / t
-        if experiment.is_dir() and not _is_run(experiment) and not _is_run(Path(t)):
-            found = sorted(p for p in experiment.iterdir() if p.is_dir() and _is_run(p))
-            if not found and targets:
-                raise UserError(
-                    f"{experiment}: an experiment folder with no runs in it"
-                )
-            runs += found
+        inside = folder / t  # under the experiments folder first, then as a path
+        if _runs_in(inside):  # an experiment: a folder with runs in it
+            runs += _runs_in(inside)
+        elif _is_run(inside):
+            runs.append(inside)
+        elif not targets:  # all: a folder of something else is not ours to list
+            continue
+        elif inside.is_dir():
+            raise UserError(f"{inside}: an experiment folder with no runs in it")
+        elif _runs_in(Path(t)):
+            runs += _runs_in(Path(t))
         else:
             runs.append(run_folder(t, folder))
     unique = list(dict.fromkeys(p.resolve() for p in runs))
@@ -57,13 +76,13 @@ def report_runs(
     return unique
 
 # %% ../nbs/04e_report.ipynb #93980300
-def _e(value) -> str:
+def _e(value, places: bool = True) -> str:
     "Text for the page: escaped, nothing as an em dash, numbers to 4 places."
     if value is None:
         return "—"
-    if isinstance(value, float):
+    if isinstance(value, float) and places:
         return f"{value:.4f}"
-    return html.escape(str(value), quote=True)
+    return html.escape(readable(value), quote=True)
 
 
 def _png(data: bytes, alt: str) -> str:
@@ -72,7 +91,8 @@ def _png(data: bytes, alt: str) -> str:
 
 
 def _name(run: Path) -> str:
-    return f"{run.parent.name}/{run.name}"
+    "<experiment>/<run>, shown: a name that is not UTF-8 with its bytes escaped."
+    return readable(f"{run.parent.name}/{run.name}")
 
 
 def _table(header: list, rows: list, sortable: bool = False) -> str:
@@ -105,40 +125,49 @@ def _baseline(metrics: dict, split: str) -> float | None:
     return _number({"b": base}, "b", "accuracy") if isinstance(base, dict) else None
 
 
+def _leader_row(run: Path) -> list:
+    "A run's cells of the leaderboard, escaped."
+    params, metrics = read_record(run / "params.yaml"), read_record(
+        run / "metrics.json"
+    )
+    scores = [
+        _number(metrics, split, key) if key else _baseline(metrics, split)
+        for _, split, key in LEADERBOARD
+    ]
+    parent = parent_record_of(run) or {}
+    cells = [
+        run_status(run)["status"],
+        params.get("arch"),
+        params.get("num_epochs"),
+        params.get("img_size"),
+    ]
+    cells += scores + [
+        metrics.get("best_epoch"),
+        parent.get("run") or parent.get("path"),
+    ]
+    return [f'<a href="#{_anchor(run)}">{_e(_name(run))}</a>'] + [_e(c) for c in cells]
+
+
 def leaderboard(
     runs: list,  # run folders
 ) -> str:
     "The runs' table: status, architecture, epochs, image size, scores, best epoch, parent."
-    rows = []
-    for run in runs:
-        params, metrics = read_record(run / "params.yaml"), read_record(
-            run / "metrics.json"
-        )
-        scores = [
-            _number(metrics, split, key) if key else _baseline(metrics, split)
-            for _, split, key in LEADERBOARD
-        ]
-        parent = parent_record_of(run) or {}
-        cells = [
-            _name(run),
-            run_status(run)["status"],
-            params.get("arch"),
-            params.get("num_epochs"),
-            params.get("img_size"),
-        ]
-        cells += scores + [
-            metrics.get("best_epoch"),
-            parent.get("run") or parent.get("path"),
-        ]
-        rows.append(
-            [f'<a href="#{_anchor(run)}">{_e(cells[0])}</a>']
-            + [_e(c) for c in cells[1:]]
-        )
     header = (
         ["run", "status", "arch", "epochs", "image size"]
         + [h for h, _, _ in LEADERBOARD]
         + ["best epoch", "parent"]
     )
+    rows = []
+    for run in runs:
+        try:
+            rows.append(_leader_row(run))
+        except (
+            Exception
+        ) as e:  # a damaged record of any kind: the run's row says so, the page goes on
+            rows.append(
+                [_e(_name(run)), f"unreadable ({_e(type(e).__name__)})"]
+                + ["—"] * (len(header) - 2)
+            )
     return _table(header, rows, sortable=True)
 
 
@@ -157,20 +186,30 @@ def curves_png(
     runs: list,  # run folders
 ) -> bytes | None:
     "A PNG of each run's per-epoch validation scores, overlaid; None when no run has a metrics.csv."
-    tables = {}
+    tables = []
     for run in runs:
         try:
-            tables[_name(run)] = pd.read_csv(run / "metrics.csv")
-        except (OSError, ValueError):  # missing or damaged: the run has no curve
+            table = pd.read_csv(run / "metrics.csv").apply(
+                pd.to_numeric, errors="coerce"
+            )
+        except (
+            OSError,
+            ValueError,
+            pd.errors.ParserError,
+        ):  # missing or damaged: the run has no curve
             continue
-    columns = [c for c in CURVES if any(c in t.columns for t in tables.values())]
+        finite = table.where(
+            table.abs() < 1e6
+        )  # a diverged run's inf, nan or 1e308: not drawn
+        tables.append((_name(run), finite))
+    columns = [c for c in CURVES if any(c in t.columns for _, t in tables)]
     if not tables or not columns:
         return None
     fig, axes = plt.subplots(
         1, len(columns), figsize=(4.2 * len(columns), 3.6), squeeze=False
     )
     for ax, col in zip(axes[0], columns):
-        for name, t in tables.items():
+        for name, t in tables:
             if col in t.columns and "epoch" in t.columns:
                 ax.plot(t["epoch"], t[col], marker="o", markersize=3, label=name)
         ax.set(title=col, xlabel="epoch")
@@ -190,7 +229,7 @@ def differing_settings(
     differ = [k for k in keys if len({repr(p.get(k)) for p in params}) > 1]
     if not differ:
         return "<p>All the runs have the same settings.</p>" if len(runs) > 1 else ""
-    rows = [[_e(k)] + [_e(p.get(k)) for p in params] for k in differ]
+    rows = [[_e(k)] + [_e(p.get(k), places=False) for p in params] for k in differ]
     return _table(["setting"] + [_e(_name(r)) for r in runs], rows)
 
 # %% ../nbs/04e_report.ipynb #41bedcf2
@@ -216,7 +255,12 @@ def _confusion(metrics: dict, split: str, classes: list, title: str) -> str:
         else None
     )
     square = isinstance(matrix, list) and len(matrix) == len(classes)
-    ok = square and all(isinstance(r, list) and len(r) == len(classes) for r in matrix)
+    counts = (
+        lambda r: isinstance(r, list)
+        and len(r) == len(classes)
+        and all(type(n) is int and n >= 0 for n in r)
+    )  # noqa: E731
+    ok = square and all(map(counts, matrix))
     return (
         _png(figure_png(confusion_figure(matrix, classes, title)), title)
         if ok and classes
@@ -244,7 +288,7 @@ def evaluations(
     found = sorted(
         p
         for p in (run / "evaluations").glob("*/metrics.json")
-        if not p.parent.name.startswith(".")
+        if p.is_file() and not p.parent.name.startswith(".")
     )
     if not found:
         return ""
@@ -292,6 +336,16 @@ def lineage(
     return f"<p class=lineage>fine-tuned from {' ← '.join(steps)}<br>parent weights now: {weights}</p>"
 
 
+def _safely(part, run: Path, *args) -> str:
+    "`part(run, *args)`, or a line saying why the run's records could not be shown: one damaged run never costs the page."
+    try:
+        return part(run, *args)
+    except Exception as e:  # a damaged record of any kind
+        why = f"{_e(type(e).__name__)}: {_e(e)}"
+        heading = f'<section id="{_anchor(run)}"><h3>{_e(_name(run))}</h3>'
+        return f"{heading}<p class=note>its records could not be shown ({why})</p></section>"
+
+
 def run_section(
     run: Path,  # a run folder
     experiments_folder: Path,  # where its parents are
@@ -304,7 +358,7 @@ def run_section(
     reason = f" — {_e(status['reason'])}" if status["reason"] else ""
     parts = [
         f'<section id="{_anchor(run)}"><h3>{_e(_name(run))}</h3>',
-        f"<p>{_e(status['status'])}{reason}</p>",
+        f"<p>{_e(status['status'])}{reason}<br><span class=note>{_e(run)}</span></p>",
     ]
     parts += [
         lineage(run, experiments_folder),
@@ -366,7 +420,7 @@ def report_html(
         "<h2>Leaderboard</h2>", leaderboard(runs),
         "<h2>Validation curves</h2>", _png(curves, "validation curves") if curves else "<p>No metrics.csv.</p>",
         "<h2>Settings that differ</h2>" if len(runs) > 1 else "", differing_settings(runs),
-        "<h2>Runs</h2>", *(run_section(r, experiments_folder) for r in runs),
+        "<h2>Runs</h2>", *(_safely(run_section, r, experiments_folder) for r in runs),
     ]  # fmt: skip
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -393,10 +447,16 @@ def write_report(
     output = Path(output)
     if output.is_dir() or not output.parent.is_dir():
         raise UserError(f"--output {output}: give a file in an existing folder")
-    if output.exists() and GENERATOR not in output.read_text(errors="replace")[:2000]:
+    target = file_target(
+        output
+    )  # a link's target; a pipe or a device refused before it is read
+    if target.exists() and GENERATOR not in target.read_text(errors="replace")[:2000]:
         raise UserError(
             f"--output {output} exists and is not a report: give another file, or remove it"
         )
     runs = report_runs(targets, experiments_folder)
-    atomic_write(file_target(output), report_html(runs, Path(experiments_folder)))
+    atomic_write(target, report_html(runs, Path(experiments_folder)))
+    umask = os.umask(0)
+    os.umask(umask)
+    target.chmod(0o666 & ~umask)  # a page to share: readable as any new file is here
     return output, runs
