@@ -8,7 +8,9 @@ __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'CIFAR_TRAIN', 'ImageError', 'read_
            'synth_cifar', 'load_sample', 'write_digits', 'resolve_dataset', 'scan_dataset']
 
 # %% ../nbs/01_data.ipynb #2c50fe95
+import os
 import pickle
+import shutil
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -328,12 +330,23 @@ def write_digits(
     dest = Path(dest)
     if (dest / ".complete").exists():
         return dest
+    # written beside `dest` and renamed into place whole: processes started together (torchrun) must never
+    # read a half-written image, or they would train on different data
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     digits = load_digits()
     for i, (img, label) in enumerate(zip(digits.images, digits.target)):
         pixels = np.round(img * 255 / 16).astype(np.uint8)  # 0..16 ink levels to 0..255
-        (dest / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels, mode="L").save(dest / str(label) / f"{i:04d}.png")
-    atomic_write(dest / ".complete", f"{len(digits.images)}\n")
+        (tmp / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels, mode="L").save(tmp / str(label) / f"{i:04d}.png")
+    atomic_write(tmp / ".complete", f"{len(digits.images)}\n")
+    if (
+        dest.exists() and not (dest / ".complete").exists()
+    ):  # the leftovers of an interrupted older writer
+        shutil.rmtree(dest, ignore_errors=True)
+    try:
+        tmp.rename(dest)
+    except OSError:  # another process put it in place first: the same images
+        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 # %% ../nbs/01_data.ipynb #76a7ce1d
