@@ -133,6 +133,7 @@ class TensorLoader:
             memory_budget,
             0,
         )
+        self.rank, self.world = 0, 1  # `shard`: this process's part of every epoch
         self.dataset = range(
             len(self.rows)
         )  # what fastai's `dls.train_ds` and `len(dl.dataset)` see
@@ -153,8 +154,14 @@ class TensorLoader:
         return self
 
     def __len__(self):
-        n, bs = len(self.rows), self.bs
+        n, bs = len(self.rows) // self.world, self.bs
         return n // bs if self.drop_last else -(-n // bs)
+
+    def shard(self, rank: int, world: int):
+        "A copy that serves part `rank` of `world` equal parts of every epoch (data-parallel training)."
+        part = self.new()
+        part.rank, part.world = rank, world
+        return part
 
     def new(self, shuffle=None, drop_last=None, **kwargs):
         "A copy with other `shuffle`/`drop_last`, sharing the images (what fastai's `get_preds` asks for)."
@@ -170,9 +177,15 @@ class TensorLoader:
 
     def __iter__(self):
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-        self.epoch += 1
         n = len(self.rows)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        if (
+            self.world > 1
+        ):  # every rank draws the same order and takes its own part, and its own flips
+            m = n // self.world
+            order = order[self.rank * m : (self.rank + 1) * m]
+            g.manual_seed(epoch_seed(self.seed, self.epoch) + 1 + self.rank)
+        self.epoch += 1
         for i in range(len(self)):
             idx = order[i * self.bs : (i + 1) * self.bs]
             yield self._images(idx, g), self.labels[idx].to(self.device)

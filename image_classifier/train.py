@@ -37,7 +37,7 @@ from image_classifier.core import (
     seed_everything,
 )
 from .data import resolve_dataset, synth_images
-from .distributed import distribute
+from .distributed import distribute, lost_peers
 from image_classifier.experiments import (
     new_run_dir,
     read_record,
@@ -171,7 +171,7 @@ def _prepare(
             f"--arch {params.arch} cannot take {params.img_size}-pixel images ({why}): try another --img_size"
         ) from None
     learn.model.train()
-    distribute(learn, params.loader)
+    distribute(learn, data_info["fingerprint"])
     return learn
 
 # %% ../nbs/04_train.ipynb #6b876441
@@ -239,15 +239,16 @@ def _fit(
     plain = (
         [PlainValidation()] if hasattr(learn.model, "tta") else []
     )  # a fit callback: `get_preds` fires before_fit too
-    learn.fit_one_cycle(
-        params.num_epochs,
-        peak_lr,
-        pct_start=params.warmup_pct,
-        moms=(momentum,) * 3,
-        wd=params.weight_decay,
-        cbs=[keeper, FiniteLoss(), *plain, *cbs],
-        start_epoch=start,
-    )
+    with lost_peers():  # under torchrun: another process stopped, in one line
+        learn.fit_one_cycle(
+            params.num_epochs,
+            peak_lr,
+            pct_start=params.warmup_pct,
+            moms=(momentum,) * 3,
+            wd=params.weight_decay,
+            cbs=[keeper, FiniteLoss(), *plain, *cbs],
+            start_epoch=start,
+        )
     results = _write_results(learn, run_dir, params, keeper)
     warning = baseline_warning(results["valid"], "valid")
     if warning:  # a run that learnt nothing must not pass for a result
