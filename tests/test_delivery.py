@@ -511,3 +511,53 @@ def test_training_uploads_the_experiments_report(tmp_path):
         for s in workflow("training.yaml")["jobs"]["train"]["steps"]
     ]
     assert steps.index("Report of the experiment") > steps.index("Train")
+
+
+def test_training_form_chooses_the_runner_and_the_image(tmp_path):
+    "runner goes to runs-on; image builds that variant, and a cuda container gets the GPUs; anything else is refused."
+    form = workflow("training.yaml")[True]["workflow_dispatch"]["inputs"]
+    assert len(form) <= 25  # GitHub's limit on a form's inputs
+    assert form["runner"]["default"] == "ubuntu-24.04" and form["image"]["options"] == [
+        "cpu",
+        "cuda",
+    ]
+    assert (
+        workflow("training.yaml")["jobs"]["train"]["runs-on"] == "${{ inputs.runner }}"
+    )
+    assert workflow("training.yaml")["env"]["VARIANT"] == "${{ inputs.image }}"
+    names = dict(EXPERIMENT="e", RUN="r")
+    for variant, code in [
+        ("cpu", 0),
+        ("cuda", 0),
+        ("gpu", 1),
+        ("cuda; rm -rf ~", 1),
+        ("", 1),
+    ]:
+        done = run_step("Refuse an existing run", tmp_path, VARIANT=variant, **names)
+        assert done.returncode == code, (variant, done.stdout, done.stderr)
+        assert bool(errors(done)) == bool(code), done.stdout
+    # the build step builds the variant in VARIANT; docker run gets --gpus all for cuda alone
+    env = fake_command(
+        tmp_path / "docker", "build.sh", 'echo "building $1 as $VARIANT"'
+    )
+    env |= fake_command(tmp_path / "bin", "pip", "true")
+    env |= fake_command(tmp_path / "bin", "python", "true")
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    done = run_step("Build the image", tmp_path, VARIANT="cuda", **env)
+    assert (
+        done.returncode == 0 and "building image_classifier:ci as cuda" in done.stdout
+    ), (done.stdout + done.stderr)
+    docker = fake_command(tmp_path / "fake", "docker", 'printf "%s\\n" "$@"')
+    for variant, gpus in [("cuda", True), ("cpu", False), (None, False)]:
+        env = {k: v for k, v in os.environ.items() if k != "VARIANT"} | docker
+        env |= {"VARIANT": variant} if variant else {}
+        ran = subprocess.run(
+            ["bash", str(ROOT / "docker" / "run.sh"), "tag", "image_classifier_trainer", "--seed", "1"],
+            cwd=tmp_path, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        args = ran.stdout.split("\n")
+        assert (
+            args[:2] == ["run", "--rm"] and (args[2:4] == ["--gpus", "all"]) == gpus
+        ), (variant, args)
+        assert args[-4:-1] == ["tag", "--seed", "1"], args
