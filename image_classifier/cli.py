@@ -10,6 +10,7 @@ __all__ = ['TrainerRun', 'trainer_parser', 'image_classifier_trainer', 'image_cl
 import argparse
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -112,6 +113,11 @@ def _train_command(run: TrainerRun, given: dict):
     test = f", test accuracy {metrics['test']['accuracy']:.4f}" if "test" in metrics else ""  # fmt: skip
     rank = int(os.environ.get("RANK", 0))  # as torchrun sets it (fastai's rank_distrib)
     where = f"Run written to {done}\n" if rank == 0 else f"rank {rank}: "
+    if rank > 0:  # it trained in a scratch copy of the run: nothing there to keep
+        shutil.rmtree(
+            next(p for p in done.parents if p.name.startswith(f"rank{rank}-")),
+            ignore_errors=True,
+        )
     print(f"{where}valid accuracy {metrics['valid']['accuracy']:.4f}{test} (best epoch {metrics['best_epoch']})")  # fmt: skip
 
 # %% ../nbs/05_cli.ipynb #0e678575

@@ -4,14 +4,13 @@
 
 # %% auto #0
 __all__ = ['DISTRIBUTED_TIMEOUT', 'GlooDistributedDL', 'ShardedTrainer', 'CPUDistributedTrainer', 'ShardReport', 'lost_peers',
-           'distribute']
+           'join', 'together', 'distribute']
 
 # %% ../nbs/03f_distributed.ipynb #e7397e73
 from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
-from accelerate.utils import InitProcessGroupKwargs
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
@@ -74,9 +73,9 @@ class ShardReport(Callback):
         self.learn.remove_cb(self)  # the final evaluation is not training
 
 # %% ../nbs/03f_distributed.ipynb #69bcd456
-DISTRIBUTED_TIMEOUT = (
-    600  # seconds a collective waits for a silent process before the run fails
-)
+# seconds a process waits for the others: to join (a node may still be decoding its images into the
+# cache), and in each exchange (a silent process); PyTorch's own default
+DISTRIBUTED_TIMEOUT = 1800
 
 _LOST = (
     "Connection closed by peer",
@@ -108,39 +107,87 @@ def lost_peers():
         ) from None
 
 # %% ../nbs/03f_distributed.ipynb #e29a64e2
-def _same_data(fingerprint: str):
-    "A `UserError` unless every process of the run read the same data (a node with another copy would be silent)."
-    prints = [None] * num_distrib()
-    torch.distributed.all_gather_object(prints, fingerprint)
+def join(
+    device: torch.device,  # where this process trains
+):
+    "Join the run's processes (once) under torchrun, before anything is checked, so that they can agree."
+    if num_distrib() <= 1 or torch.distributed.is_initialized():
+        return
+    backend = (
+        "gloo" if device.type == "cpu" else "cpu:gloo,cuda:nccl"
+    )  # objects go through gloo on GPUs too
+    torch.distributed.init_process_group(
+        backend, timeout=timedelta(seconds=DISTRIBUTED_TIMEOUT)
+    )
+
+
+@contextmanager
+def together():
+    "Run the block on every process; a `UserError` on any one of them stops all, each saying which and why."
+    if num_distrib() <= 1:
+        yield
+        return
+    mine = None
+    try:
+        yield
+    except UserError as e:
+        mine = str(e)
+    verdicts = [None] * num_distrib()
+    torch.distributed.all_gather_object(verdicts, mine)
+    if mine:
+        raise UserError(mine)
+    rank, why = next(((r, v) for r, v in enumerate(verdicts) if v), (None, None))
+    if why:
+        raise UserError(f"rank {rank} of this run refused to start: {why}")
+
+
+def _agree(fingerprint: str, settings: dict):
+    "A `UserError` unless every process read the same data and has the same settings (another node's copy, or flags)."
+    seen = [None] * num_distrib()
+    torch.distributed.all_gather_object(seen, (fingerprint, settings))
+    prints = [fp for fp, _ in seen]
     if len(set(prints)) > 1:
         each = ", ".join(f"rank {r}: {str(fp)[:12]}" for r, fp in enumerate(prints))
         raise UserError(
             f"the processes of this run read different data ({each}): every node needs the same dataset at "
             "--dataset_folder (a copy that differs by one image is another dataset)"
         )
+    differ = sorted(
+        k for k in settings if any(s.get(k) != settings[k] for _, s in seen)
+    )
+    if differ:
+        each = "; ".join(
+            f"rank {r}: " + ", ".join(f"{k}={s.get(k)}" for k in differ)
+            for r, (_, s) in enumerate(seen)
+        )
+        raise UserError(
+            f"the processes of this run were given different settings ({each}): give every node the same command"
+        )
+
+
+# settings that may differ from node to node: where the data and the weights are (the data is compared by
+# its fingerprint; rank 0's weights reach every process), and how many processes load the images
+_PER_NODE = ("dataset_folder", "pretrained_model", "num_workers")
 
 
 def distribute(
     learn: Learner,  # a learner, before fitting
     fingerprint: str = "",  # the fingerprint of the data this process read: every process must have read the same
+    settings: dict = None,  # this process's settings (`TrainParams` as a dict): every process must have the same
 ):
     "Make `learn` data-parallel when launched by torchrun with more than one process."
     if num_distrib() <= 1:
         return
+    join(learn.dls.device)
+    _agree(
+        fingerprint, {k: v for k, v in (settings or {}).items() if k not in _PER_NODE}
+    )
     cpu = learn.dls.device.type == "cpu"
-    group = dict(
-        kwargs_handlers=[
-            InitProcessGroupKwargs(timeout=timedelta(seconds=DISTRIBUTED_TIMEOUT))
-        ]
-    )
     trainer = (
-        CPUDistributedTrainer(sync_bn=False, cpu=True, **group)
+        CPUDistributedTrainer(sync_bn=False, cpu=True)
         if cpu
-        else ShardedTrainer(sync_bn=True, **group)
+        else ShardedTrainer(sync_bn=True)
     )
-    learn.add_cbs(
-        [trainer, ShardReport()]
-    )  # the trainer's Accelerator has joined the processes
-    _same_data(fingerprint)
+    learn.add_cbs([trainer, ShardReport()])
     if rank_distrib():
         learn.remove_cb(ProgressCallback)

@@ -7,6 +7,7 @@ __all__ = ['evaluate', 'train', 'resume', 'synth_run']
 
 # %% ../nbs/04_train.ipynb #0e8bfbf8
 import logging
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 from fastai.callback.progress import ProgressCallback
 from fastai.learner import Learner
-from fastai.torch_core import rank_distrib
+from fastai.torch_core import num_distrib, rank_distrib
 
 from .callbacks import FiniteLoss, PlainValidation, RunKeeper
 from image_classifier.checks import (
@@ -37,7 +38,7 @@ from image_classifier.core import (
     seed_everything,
 )
 from .data import resolve_dataset, synth_images
-from .distributed import distribute, lost_peers
+from .distributed import distribute, join, lost_peers, together
 from image_classifier.experiments import (
     new_run_dir,
     read_record,
@@ -171,7 +172,6 @@ def _prepare(
             f"--arch {params.arch} cannot take {params.img_size}-pixel images ({why}): try another --img_size"
         ) from None
     learn.model.train()
-    distribute(learn, data_info["fingerprint"])
     return learn
 
 # %% ../nbs/04_train.ipynb #6b876441
@@ -278,6 +278,20 @@ def _logged(run_dir: Path):
         handler.close()
 
 # %% ../nbs/04_train.ipynb #05e81b23
+def _check_share(
+    n_train: int,  # training images
+    processes: int,  # processes training together (torchrun)
+    batch_size: int,  # images per process and step
+):
+    "A `UserError` when each process's share of the training images is smaller than a batch: it would fit no step."
+    share = n_train // processes
+    if share < batch_size:
+        raise UserError(
+            f"{n_train} training images shared by {processes} processes: {share} each, "
+            f"fewer than one batch of {batch_size}: use --batch_size {share} or less"
+        )
+
+
 def train(
     params: TrainParams,  # what to train, and how
     experiments_folder: Path = Path("experiments"),  # root of all run folders
@@ -289,34 +303,31 @@ def train(
 ) -> Path:
     "Check everything, then train `params.arch` on `params.dataset_folder` into a new run folder."
     device = default_device()  # a bad IMAGE_CLASSIFIER_DEVICE: refused before the data
-    lineage = {}
-    if params.pretrained_model:  # params.yaml records the file it really is
-        weights = pretrained_weights(params.pretrained_model, experiments_folder)
-        params, lineage = replace(params, pretrained_model=str(weights)), dict(parent=parent_record(weights))  # fmt: skip
-    # under torchrun, rank 0 alone writes the run folder; the others write a scratch copy
-    if rank_distrib() > 0:
-        experiments_folder = Path(tempfile.mkdtemp(prefix=f"rank{rank_distrib()}-"))
-    new_run_dir(experiments_folder, experiment, run, create=False)
-    if (
-        params.pretrained
-    ):  # published weights: fetched (or refused) before any data is written
-        create_model(params.arch, num_classes=2, pretrained=True)
-    root = resolve_dataset(params.dataset_folder, data_root)
-    samples, data_info = _run_data(root, params)
-    machine = this_machine(device)
-    params, chosen = adapt(params, data_profile(samples, root), machine)
-    # under torchrun each process trains on its share: one smaller than a batch fits no step
-    n_train = data_info["counts"]["train"]
-    share = n_train // machine.processes
-    if share < params.batch_size:
-        raise UserError(
-            f"{n_train} training images shared by {machine.processes} processes: {share} each, "
-            f"fewer than one batch of {params.batch_size}: use --batch_size {share} or less"
-        )
-    recipe = recipe_lines(chosen)
-    if recipe and rank_distrib() == 0 and not quiet:
-        print(*recipe, sep="\n", file=sys.stderr)
-    learn = _prepare(params, samples, data_info)
+    # under torchrun the processes meet first, so that a refusal stops them all
+    join(device)
+    with together():
+        lineage = {}
+        if params.pretrained_model:  # params.yaml records the file it really is
+            weights = pretrained_weights(params.pretrained_model, experiments_folder)
+            params, lineage = replace(params, pretrained_model=str(weights)), dict(parent=parent_record(weights))  # fmt: skip
+        # under torchrun, rank 0 alone writes the run folder; the others write a scratch copy
+        if rank_distrib() > 0:
+            experiments_folder = Path(tempfile.mkdtemp(prefix=f"rank{rank_distrib()}-"))
+        new_run_dir(experiments_folder, experiment, run, create=False)
+        if (
+            params.pretrained
+        ):  # published weights: fetched (or refused) before any data is written
+            create_model(params.arch, num_classes=2, pretrained=True)
+        root = resolve_dataset(params.dataset_folder, data_root)
+        samples, data_info = _run_data(root, params)
+        machine = this_machine(device)
+        params, chosen = adapt(params, data_profile(samples, root), machine)
+        _check_share(data_info["counts"]["train"], machine.processes, params.batch_size)
+        recipe = recipe_lines(chosen)
+        if recipe and rank_distrib() == 0 and not quiet:
+            print(*recipe, sep="\n", file=sys.stderr)
+        learn = _prepare(params, samples, data_info)
+    distribute(learn, data_info["fingerprint"], asdict(params))
     run_dir = new_run_dir(experiments_folder, experiment, run)
     with _recorded(run_dir), _logged(run_dir):
         write_yaml(run_dir / "params.yaml", asdict(params), recipe)
@@ -324,7 +335,7 @@ def train(
             run_dir / "environment.json",
             environment_info(learn.dls.device)
             | {"precision": learn.precision, "git": git_info(), "seed": params.seed}
-            | {"data": data_info}
+            | {"data": data_info, "processes": max(num_distrib(), 1)}
             | lineage,
         )
         _log.info("training %s on %s: %s", params.arch, root, asdict(params))
@@ -337,51 +348,73 @@ def resume(
     quiet: bool = False,  # hide fastai's progress bars and epoch table
 ) -> Path:
     "Continue an unfinished run from its last finished epoch, with the parameters and data it recorded."
-    run_dir, status = Path(run_dir), run_status(run_dir)
-    if not (run_dir / "params.yaml").is_file():
-        raise UserError(
-            f"{run_dir}: not a run folder (no params.yaml); --resume takes --experiment_name and --run_name of an unfinished run"
+    # under torchrun the processes meet first, so that a refusal stops them all
+    join(default_device())
+    with together():
+        run_dir, status = Path(run_dir), run_status(run_dir)
+        if not (run_dir / "params.yaml").is_file():
+            raise UserError(
+                f"{run_dir}: not a run folder (no params.yaml); --resume takes --experiment_name and --run_name "
+                "of an unfinished run"
+            )
+        if status["status"] in ("finished", "running"):
+            what = (
+                "finished already: nothing to resume. Start a new run with another --run_name"
+                if status["status"] == "finished"
+                else "is being trained right now"
+            )
+            raise UserError(f"{run_dir} {what}")
+        if not (run_dir / "checkpoint.pth").exists():
+            raise UserError(
+                f"{run_dir}: no checkpoint.pth, so no finished epoch to resume from; start the run again"
+            )
+        params = TrainParams(**load_params(run_dir / "params.yaml"))
+        if params.undecided():  # a run records every setting it trained with
+            raise UserError(
+                f"{run_dir / 'params.yaml'}: {', '.join(params.undecided())} left empty; a run's params.yaml records "
+                "every setting it trained with, so this one was edited: start the run again"
+            )
+        ran = read_record(run_dir / "environment.json").get("precision")
+        if params.precision == "auto" and ran:  # as it ran, even on another machine
+            params = replace(params, precision=ran)
+        root = resolve_dataset(params.dataset_folder, data_root)
+        samples, data_info = _run_data(root, params)
+        recorded = (
+            read_record(run_dir / "environment.json").get("data", {}).get("fingerprint")
         )
-    if status["status"] in ("finished", "running"):
-        what = (
-            "finished already: nothing to resume. Start a new run with another --run_name"
-            if status["status"] == "finished"
-            else "is being trained right now"
-        )
-        raise UserError(f"{run_dir} {what}")
-    if not (run_dir / "checkpoint.pth").exists():
-        raise UserError(
-            f"{run_dir}: no checkpoint.pth, so no finished epoch to resume from; start the run again"
-        )
-    params = TrainParams(**load_params(run_dir / "params.yaml"))
-    if params.undecided():  # a run records every setting it trained with
-        raise UserError(
-            f"{run_dir / 'params.yaml'}: {', '.join(params.undecided())} left empty; a run's params.yaml records "
-            "every setting it trained with, so this one was edited: start the run again"
-        )
-    ran = read_record(run_dir / "environment.json").get("precision")
-    if params.precision == "auto" and ran:  # as it ran, even on another machine
-        params = replace(params, precision=ran)
-    root = resolve_dataset(params.dataset_folder, data_root)
-    samples, data_info = _run_data(root, params)
-    recorded = (
-        read_record(run_dir / "environment.json").get("data", {}).get("fingerprint")
-    )
-    if data_info["fingerprint"] != recorded:
-        raise UserError(
-            f"{root} changed since {run_dir} started (fingerprint differs): resuming would mix datasets"
-        )
-    checkpoint = load_weights(run_dir / "checkpoint.pth", "Start the run again.")
-    learn = _prepare(params, samples, data_info)
-    columns = ["epoch", "train_loss", "valid_loss", *(m.name for m in learn.metrics), "seconds"]  # fmt: skip
-    if not (run_dir / "metrics.csv").is_file():
-        raise UserError(f"{run_dir / 'metrics.csv'} is missing, and the finished epochs' scores with it: start over")  # fmt: skip
-    recorded = (run_dir / "metrics.csv").read_text().split("\n", 1)[0].split(",")
-    if recorded != columns:  # the rows to come would not fit under them
-        raise UserError(
-            f"{run_dir / 'metrics.csv'} has the columns {','.join(recorded)}, from an older version of "
-            f"image_classifier (now {','.join(columns)}): start the run again"
-        )
+        if data_info["fingerprint"] != recorded:
+            raise UserError(
+                f"{root} changed since {run_dir} started (fingerprint differs): resuming would mix datasets"
+            )
+        checkpoint = load_weights(run_dir / "checkpoint.pth", "Start the run again.")
+        learn = _prepare(params, samples, data_info)
+        columns = ["epoch", "train_loss", "valid_loss", *(m.name for m in learn.metrics), "seconds"]  # fmt: skip
+        if not (run_dir / "metrics.csv").is_file():
+            raise UserError(
+                f"{run_dir / 'metrics.csv'} is missing, and the finished epochs' scores with it: start over"
+            )
+        recorded = (run_dir / "metrics.csv").read_text().split("\n", 1)[0].split(",")
+        if recorded != columns:  # the rows to come would not fit under them
+            raise UserError(
+                f"{run_dir / 'metrics.csv'} has the columns {','.join(recorded)}, from an older version of "
+                f"image_classifier (now {','.join(columns)}): start the run again"
+            )
+        # the recipe's batch and learning rate were for the processes it trained with
+        processes, now = read_record(run_dir / "environment.json").get(
+            "processes", 1
+        ), max(num_distrib(), 1)
+        if processes != now:
+            raise UserError(
+                f"{run_dir} trained with {processes} process(es), and this resume has {now}: resume it as it "
+                f"ran (torchrun with {processes} processes in all, or without torchrun for 1)"
+            )
+        # rank 0 alone writes the run folder; the others continue a scratch copy
+        if rank_distrib() > 0:
+            scratch = (
+                Path(tempfile.mkdtemp(prefix=f"rank{rank_distrib()}-")) / run_dir.name
+            )
+            run_dir = Path(shutil.copytree(run_dir, scratch))
+    distribute(learn, data_info["fingerprint"], asdict(params))
     with _recorded(run_dir), _logged(run_dir):
         _truncate_metrics(run_dir / "metrics.csv", checkpoint["epoch"])
         _log.info("resuming %s after epoch %d", run_dir, checkpoint["epoch"])

@@ -55,10 +55,23 @@ def two_nodes(folder: Path, epochs: int = 1, flags: tuple = ()) -> list:
     "Node 0 and node 1 of one run, on the loopback, each in its own folder."
     port = free_port()
     return [
-        torchrun(folder / f"node{i}", "--nnodes", "2", "--node_rank", str(i), "--nproc_per_node", "1",
-                 "--master_addr", "127.0.0.1", "--master_port", str(port), epochs=epochs, flags=flags)
+        torchrun(
+            folder / f"node{i}",
+            "--nnodes",
+            "2",
+            "--node_rank",
+            str(i),
+            "--nproc_per_node",
+            "1",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            epochs=epochs,
+            flags=flags,
+        )
         for i in (0, 1)
-    ]  # fmt: skip
+    ]
 
 
 def finish(process: subprocess.Popen, timeout: float = 600) -> tuple:
@@ -126,10 +139,12 @@ def test_a_dead_process_fails_the_other_at_once(tmp_path):
         ), "the run did not start"
         time.sleep(0.5)
     workers = [
-        p for p in psutil.process_iter(["cmdline", "cwd"])
-        if p.info["cwd"] == str(tmp_path / "node1") and "torchrun" not in " ".join(p.info["cmdline"] or [])
+        p
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if p.info["cwd"] == str(tmp_path / "node1")
+        and "torchrun" not in " ".join(p.info["cmdline"] or [])
         and any("image_classifier_trainer" in part for part in p.info["cmdline"] or [])
-    ]  # fmt: skip
+    ]
     assert len(workers) == 1, workers
     workers[0].send_signal(signal.SIGKILL)  # rank 1 dies, as on an out-of-memory kill
     killed = time.monotonic()
@@ -166,3 +181,110 @@ def test_nodes_with_different_data_refuse_to_train(tmp_path):
         ), err[-3000:]
         assert "internal error" not in err, err[-3000:]
     assert not (tmp_path / "node0" / "experiments" / "default" / "r").exists()
+
+
+def test_a_refusal_on_one_node_stops_every_node(tmp_path):
+    "Node 1 cannot start (its dataset is missing, or its command differs): both nodes stop at once, in words."
+    for flags, why in [
+        (
+            ("--dataset_folder", "nowhere"),
+            "rank 1 of this run refused to start: nowhere: no such folder",
+        ),
+        (
+            ("--num_epochs", "2"),
+            "were given different settings (rank 0: num_epochs=1; rank 1: num_epochs=2)",
+        ),
+    ]:
+        port, folder = free_port(), tmp_path / flags[0].strip("-")
+        start = time.monotonic()
+        nodes = [
+            torchrun(
+                folder / f"node{i}",
+                "--nnodes",
+                "2",
+                "--node_rank",
+                str(i),
+                "--nproc_per_node",
+                "1",
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                flags=flags if i else (),
+            )
+            for i in (0, 1)
+        ]
+        results = [finish(p, timeout=300) for p in nodes]
+        assert time.monotonic() - start < 120
+        for node, (code, out, err) in enumerate(results):
+            assert code != 0 and "internal error" not in err, (node, err[-3000:])
+        assert why in results[0][2], results[0][2][-3000:]
+        assert not (folder / "node0" / "experiments" / "default" / "r").exists()
+
+
+def test_a_killed_run_resumes_under_torchrun(tmp_path):
+    "Resumed as it ran, with rank 0 alone writing; resumed with another number of processes, refused."
+    port = free_port()
+    run = torchrun(
+        tmp_path, "--nproc_per_node", "2", "--master_port", str(port), epochs=4
+    )
+    csv = tmp_path / "experiments" / "default" / "r" / "metrics.csv"
+    deadline = time.monotonic() + 300
+    while not csv.exists():
+        assert (
+            time.monotonic() < deadline and run.poll() is None
+        ), "the run did not start"
+        time.sleep(0.5)
+    rank1 = [
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if (p.info["environ"] or {}).get("RANK") == "1"
+        and any("image_classifier_trainer" in part for part in p.info["cmdline"] or [])
+    ]
+    assert len(rank1) == 1, rank1
+    rank1[0].send_signal(signal.SIGKILL)
+    assert finish(run, timeout=120)[0] != 0
+    env = os.environ | dict(OMP_NUM_THREADS="2", HF_HUB_OFFLINE="1")
+    alone = subprocess.run(
+        TRAIN[:1] + ["--resume", "--run_name", "r"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        alone.returncode == 2
+        and "trained with 2 process(es), and this resume has 1" in alone.stderr
+    ), alone.stderr[-2000:]
+    resume = [
+        str(BIN / "torchrun"),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        TRAIN[0],
+        "--resume",
+        "--run_name",
+        "r",
+    ]
+    code, out, err = finish(
+        subprocess.Popen(
+            resume,
+            cwd=tmp_path,
+            env=env | dict(OMP_NUM_THREADS="1"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
+    assert code == 0, err[-3000:]
+    epochs = [line.split(",")[0] for line in csv.read_text().splitlines()[1:]]
+    assert epochs == [
+        "0",
+        "1",
+        "2",
+        "3",
+    ], epochs  # each epoch once: rank 1 wrote nothing here
+    log = (csv.parent / "train.log").read_text()
+    assert log.count("resuming") == 1, log
+    assert json.loads((csv.parent / "status.json").read_text())["status"] == "finished"
