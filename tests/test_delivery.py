@@ -525,7 +525,7 @@ def test_training_form_chooses_the_runner_and_the_image(tmp_path):
         workflow("training.yaml")["jobs"]["train"]["runs-on"] == "${{ inputs.runner }}"
     )
     assert workflow("training.yaml")["env"]["VARIANT"] == "${{ inputs.image }}"
-    names = dict(EXPERIMENT="e", RUN="r")
+    names = dict(EXPERIMENT="e", RUN="r", RUNNER="gpu-box")
     for variant, code in [
         ("cpu", 0),
         ("cuda", 0),
@@ -536,6 +536,28 @@ def test_training_form_chooses_the_runner_and_the_image(tmp_path):
         done = run_step("Refuse an existing run", tmp_path, VARIANT=variant, **names)
         assert done.returncode == code, (variant, done.stdout, done.stderr)
         assert bool(errors(done)) == bool(code), done.stdout
+    # GitHub's own runners have no GPU: the cuda image is refused there before minutes of building
+    for runner, variant, code in [
+        ("ubuntu-24.04", "cuda", 1),
+        ("ubuntu-24.04", "cpu", 0),
+        ("self-hosted", "cuda", 0),
+    ]:
+        done = run_step(
+            "Refuse an existing run",
+            tmp_path,
+            VARIANT=variant,
+            **names | dict(RUNNER=runner),
+        )
+        assert done.returncode == code, (runner, variant, done.stdout, done.stderr)
+    assert (
+        "image cuda needs a GPU"
+        in run_step(
+            "Refuse an existing run",
+            tmp_path,
+            VARIANT="cuda",
+            **names | dict(RUNNER="ubuntu-24.04"),
+        ).stdout
+    )
     # the build step builds the variant in VARIANT; docker run gets --gpus all for cuda alone
     env = fake_command(
         tmp_path / "docker", "build.sh", 'echo "building $1 as $VARIANT"'
