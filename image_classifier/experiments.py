@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['write_json', 'write_yaml', 'set_status', 'run_status', 'plain_name', 'new_run_dir', 'read_record', 'parent_record_of',
-           'run_summary', 'list_runs', 'best_run', 'compare_runs', 'run_folder', 'parent_folder', 'ancestry',
-           'markdown_summary', 'load_run']
+           'run_summary', 'list_runs', 'best_run', 'compare_runs', 'is_run_folder', 'run_folder', 'parent_folder',
+           'ancestry', 'markdown_summary', 'load_run']
 
 # %% ../nbs/03_experiments.ipynb #babb0508
 import hashlib
@@ -301,13 +301,22 @@ def compare_runs(
     return dict(params=params, metrics=metrics)
 
 # %% ../nbs/03_experiments.ipynb #205d8684
+def is_run_folder(
+    path: Path,  # any folder
+) -> bool:
+    "Whether `path` is a run folder: it has the params.yaml or status.json a run writes first."
+    return (Path(path) / "params.yaml").is_file() or (
+        Path(path) / "status.json"
+    ).is_file()
+
+
 def run_folder(
     target: str,  # a run folder, as a path or <experiment>/<run> under `experiments_folder`
     experiments_folder: Path = Path("experiments"),  # root of all experiments
 ) -> Path:
     "The run folder `target` names, or a `UserError` saying where it was looked for."
     for path in (Path(target), Path(experiments_folder) / target):
-        if (path / "params.yaml").is_file() or (path / "status.json").is_file():
+        if is_run_folder(path):
             return path
     raise UserError(
         f"{target}: not a run folder, as a path or under {experiments_folder}/ (give <experiment>/<run>)"

@@ -27,6 +27,7 @@ from image_classifier.core import (
 from image_classifier.experiments import (
     _number,
     ancestry,
+    is_run_folder,
     parent_record_of,
     read_record,
     run_folder,
@@ -35,14 +36,10 @@ from image_classifier.experiments import (
 from .plots import confusion_figure, figure_png
 
 # %% ../nbs/04e_report.ipynb #5d6c2845
-def _is_run(path: Path) -> bool:
-    return (path / "params.yaml").is_file() or (path / "status.json").is_file()
-
-
 def _runs_in(folder: Path) -> list:
     "The run folders directly in `folder`, sorted."
     return (
-        sorted(p for p in folder.iterdir() if p.is_dir() and _is_run(p))
+        sorted(p for p in folder.iterdir() if p.is_dir() and is_run_folder(p))
         if folder.is_dir()
         else []
     )
@@ -58,7 +55,7 @@ def report_runs(
         inside = folder / t  # under the experiments folder first, then as a path
         if _runs_in(inside):  # an experiment: a folder with runs in it
             runs += _runs_in(inside)
-        elif _is_run(inside):
+        elif is_run_folder(inside):
             runs.append(inside)
         elif not targets:  # all: a folder of something else is not ours to list
             continue

@@ -51,8 +51,10 @@ def torchrun(
     )
 
 
-def two_nodes(folder: Path, epochs: int = 1, flags: tuple = ()) -> list:
-    "Node 0 and node 1 of one run, on the loopback, each in its own folder."
+def two_nodes(
+    folder: Path, epochs: int = 1, flags: tuple = (), node1: tuple = None
+) -> list:
+    "Node 0 and node 1 of one run, on the loopback, each in its own folder; `node1`: node 1's flags, if others."
     port = free_port()
     return [
         torchrun(
@@ -68,7 +70,7 @@ def two_nodes(folder: Path, epochs: int = 1, flags: tuple = ()) -> list:
             "--master_port",
             str(port),
             epochs=epochs,
-            flags=flags,
+            flags=flags if i == 0 or node1 is None else node1,
         )
         for i in (0, 1)
     ]
@@ -195,25 +197,9 @@ def test_a_refusal_on_one_node_stops_every_node(tmp_path):
             "were given different settings (rank 0: num_epochs=1; rank 1: num_epochs=2)",
         ),
     ]:
-        port, folder = free_port(), tmp_path / flags[0].strip("-")
+        folder = tmp_path / flags[0].strip("-")
         start = time.monotonic()
-        nodes = [
-            torchrun(
-                folder / f"node{i}",
-                "--nnodes",
-                "2",
-                "--node_rank",
-                str(i),
-                "--nproc_per_node",
-                "1",
-                "--master_addr",
-                "127.0.0.1",
-                "--master_port",
-                str(port),
-                flags=flags if i else (),
-            )
-            for i in (0, 1)
-        ]
+        nodes = two_nodes(folder, node1=flags)
         results = [finish(p, timeout=300) for p in nodes]
         assert time.monotonic() - start < 120
         for node, (code, out, err) in enumerate(results):
